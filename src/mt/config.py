@@ -1,0 +1,394 @@
+"""Typed configuration: the schema every Hydra config is converted into, and validated, once.
+
+Hydra composes YAML into a DictConfig at the entry point; ``to_train_config`` (and friends) turn it
+into these dataclasses, check every value, and the rest of the code only ever sees typed objects.
+No torch here: this module sits at the bottom of the import graph.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from mt.utils.errors import MTError
+
+
+class ConfigError(MTError, ValueError):
+    """A configuration value is missing, misspelt or out of range. The message names the key."""
+
+
+@dataclass
+class DataConfig:
+    """Where the parallel text comes from, how it is cleaned, and where prepared data is cached."""
+
+    source: str = "demo"
+    """``demo`` (generated offline), ``hf`` (a HF ``datasets`` dataset) or ``local`` (text/TSV files)."""
+    src_lang: str = "en"
+    """Source language code; also the file suffix for local text and the key in HF translation dicts."""
+    tgt_lang: str = "de"
+    """Target language code."""
+    name: str = "demo"
+    """Short name of the corpus; prefixes the cache directory."""
+
+    demo_sizes: dict[str, int] = field(default_factory=lambda: {"train": 40000, "valid": 500, "test": 500})
+    """Number of generated pairs per split for ``source=demo``."""
+    demo_seed: int = 1234
+    """Seed of the demo generator; the corpus is a pure function of (sizes, seed)."""
+
+    hf_path: str = "wmt/wmt14"
+    """Dataset path for ``source=hf``: a hub id or a local directory in the hub's layout."""
+    hf_config: str | None = "de-en"
+    """Dataset config name, e.g. ``de-en``. The translation direction comes from src_lang/tgt_lang."""
+    hf_splits: dict[str, str] = field(
+        default_factory=lambda: {"train": "train", "valid": "validation", "test": "test"}
+    )
+    """Maps our split names (train/valid/test) to the dataset's split names."""
+    hf_streaming: bool = False
+    """Stream the train split instead of downloading it into the local Arrow cache first."""
+
+    local_dir: str | None = None
+    """Directory with local files for ``source=local``."""
+    local_format: str = "text"
+    """``text``: ``{prefix}.{lang}`` line-aligned pairs; ``tsv``: ``{prefix}.tsv`` with src<TAB>tgt."""
+    local_prefixes: dict[str, str] = field(
+        default_factory=lambda: {"train": "train", "valid": "valid", "test": "test"}
+    )
+    """Maps our split names to file prefixes inside ``local_dir``."""
+
+    normalize: str | None = "NFKC"
+    """Unicode normalization form applied to every split, or null for none."""
+    max_words: int = 250
+    """Train pairs with more whitespace-separated words than this on either side are dropped."""
+    max_tokens_per_sentence: int = 256
+    """Train pairs longer than this (subword tokens, with EOS) on either side are dropped at binarization."""
+    max_length_ratio: float = 3.0
+    """Train pairs whose word-length ratio exceeds this are dropped (pairs of <= 3 words are exempt)."""
+    dedup: bool = True
+    """Drop repeated (source, target) train pairs."""
+    remove_copies: bool = True
+    """Drop train pairs whose source equals the target."""
+    cache_dir: str = "data/cache"
+    """Root of the prepared-data cache, relative to the directory the command was started from."""
+    num_workers: int = 0
+    """Processes for encoding; 0 means one per CPU core."""
+
+
+@dataclass
+class TokenizerConfig:
+    """The joint SentencePiece model trained on the cleaned train split."""
+
+    vocab_size: int = 8000
+    model_type: str = "unigram"
+    """``unigram`` or ``bpe``."""
+    character_coverage: float = 1.0
+    input_sentence_size: int = 2_000_000
+    """Sentences sampled (per side) to train SentencePiece; keeps training to minutes on WMT."""
+    byte_fallback: bool = True
+    """Unknown characters become UTF-8 byte pieces instead of <unk>."""
+
+
+@dataclass
+class ModelConfig:
+    """Encoder-decoder Transformer (Vaswani et al. 2017). Defaults are Transformer-base."""
+
+    encoder_layers: int = 6
+    decoder_layers: int = 6
+    d_model: int = 512
+    n_heads: int = 8
+    ffn_dim: int = 2048
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    activation_dropout: float = 0.0
+    activation: str = "relu"
+    """``relu`` or ``gelu``."""
+    pre_norm: bool = False
+    """Layer norm before each sublayer (more stable for deep/big models) instead of after."""
+    tie_embeddings: bool = True
+    """Share source, target and output embeddings (needs the joint vocabulary)."""
+    max_positions: int = 1024
+    """Longest sequence the sinusoidal position table covers."""
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with an inverse-square-root (or cosine) learning-rate schedule."""
+
+    lr: float = 7e-4
+    """Peak learning rate, reached at the end of warmup."""
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    eps: float = 1e-9
+    weight_decay: float = 0.0
+    warmup_steps: int = 4000
+    schedule: str = "inverse_sqrt"
+    """``inverse_sqrt`` or ``cosine`` (cosine decays to ``min_lr`` at ``trainer.max_steps``)."""
+    min_lr: float = 0.0
+    warmup_init_lr: float = 1e-7
+    clip_norm: float = 1.0
+    """Gradient-norm clipping threshold; 0 disables clipping (the norm is still logged)."""
+    label_smoothing: float = 0.1
+    fused: bool = True
+    """Use the fused AdamW kernel where the device supports it (CUDA)."""
+
+
+@dataclass
+class TrainerConfig:
+    """The training loop: budget, batching, precision, logging, validation, checkpoints."""
+
+    device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu`` or ``cuda``."""
+    precision: str = "fp32"
+    """``fp32``, ``bf16`` or ``fp16`` (fp16 uses dynamic loss scaling)."""
+    threads: int = 0
+    """CPU threads for torch; 0 leaves torch's default."""
+    compile: bool = False
+    """Wrap the model in ``torch.compile``."""
+    seed: int = 1
+    max_tokens: int = 4096
+    """Token budget per batch and GPU, padding included (source or target side, whichever is longer)."""
+    update_freq: int = 1
+    """Accumulate gradients over this many batches per optimizer step."""
+    max_steps: int = 100_000
+    """Stop after this many optimizer steps."""
+    max_epochs: int = 0
+    """Stop after this many epochs; 0 means no limit."""
+    max_time_min: float = 0.0
+    """Stop after this many minutes of training; 0 means no limit."""
+    log_every: int = 50
+    valid_every: int = 1000
+    """Validate every N steps (and at the end)."""
+    save_every: int = 1000
+    """Write ``last.pt`` every N steps (and at the end, and on SIGTERM/SIGINT)."""
+    keep_last: int = 3
+    """Keep this many step checkpoints besides ``last.pt``/``best.pt``; 0 keeps none."""
+    valid_bleu: bool = True
+    """Decode the valid split with the beam decoder at validation and report BLEU."""
+    valid_bleu_max_sentences: int = 500
+    """Decode at most this many valid sentences for BLEU during training."""
+    best_metric: str = "bleu"
+    """``bleu`` (higher is better) or ``loss`` (lower is better) picks ``best.pt``."""
+    patience: int = 0
+    """Stop after this many validations without improvement; 0 disables early stopping."""
+    average_last: int = 0
+    """At the end, average the last N step checkpoints and score the average; 0 disables."""
+    max_bad_steps: int = 5
+    """Stop with an error after this many consecutive non-finite losses."""
+    test_at_end: bool = True
+    """Decode and score the test split with ``best.pt`` at the end; writes ``results.json``."""
+    num_sample_translations: int = 3
+    """Sample translations written to TensorBoard at each validation."""
+    progress: bool = True
+    """Show a progress bar on rank 0."""
+
+
+@dataclass
+class DecodeConfig:
+    """Beam search."""
+
+    beam_size: int = 4
+    length_penalty: float = 1.0
+    """GNMT length penalty alpha: scores are divided by ((5 + len) / 6) ** alpha."""
+    max_len_a: float = 1.2
+    max_len_b: int = 10
+    """Hypotheses stop at ``max_len_a * src_len + max_len_b`` tokens."""
+    min_len: int = 1
+    max_tokens: int = 8000
+    """Source tokens per decoding batch (inputs are sorted by length, order restored)."""
+    nbest: int = 1
+    precision: str = "fp32"
+    """``fp32``, ``bf16`` or ``fp16`` for inference."""
+    device: str = "auto"
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``train.py`` needs."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    name: str = "demo"
+    """Name of the experiment; names the output directory and appears in logs and results."""
+    run_dir: str = "."
+    """Output directory of this run (set from Hydra's run dir)."""
+    work_dir: str = "."
+    """Directory the command was started from; relative data paths are resolved against it."""
+    run_id: str = ""
+    """Name of the run directory under ``outputs/<experiment>/``; identical on every rank."""
+
+
+@dataclass
+class TranslateConfig:
+    """Everything ``translate.py`` needs."""
+
+    checkpoint: list[str] = field(default_factory=list)
+    """One checkpoint, or several to ensemble (``checkpoint=[a.pt,b.pt]``)."""
+    input: str = "-"
+    """Text file to translate, one sentence per line; ``-`` reads stdin."""
+    output: str = "-"
+    """Where translations go, one line per input line; ``-`` writes stdout."""
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    progress: bool = True
+    """Progress bar on stderr."""
+    work_dir: str = "."
+
+
+@dataclass
+class EvaluateConfig:
+    """Everything ``evaluate.py`` needs."""
+
+    checkpoint: list[str] = field(default_factory=list)
+    """One checkpoint, or several to ensemble."""
+    src: str | None = None
+    """Local source file (with ``ref``)."""
+    ref: str | None = None
+    """Local reference file (with ``src``)."""
+    testset: str | None = None
+    """A sacreBLEU test set name such as ``wmt14`` (with ``langpair``), instead of src/ref."""
+    langpair: str | None = None
+    """Language pair for ``testset``, e.g. ``en-de``."""
+    output_dir: str | None = None
+    """Where the JSON report and hypotheses go; default: next to the (first) checkpoint."""
+    tensorboard: bool = False
+    """Also log the scores into the checkpoint's run TensorBoard."""
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    progress: bool = True
+    work_dir: str = "."
+
+
+_CHOICES = {
+    "data.source": ("demo", "hf", "local"),
+    "data.local_format": ("text", "tsv"),
+    "data.normalize": (None, "NFC", "NFKC", "NFD", "NFKD"),
+    "tokenizer.model_type": ("unigram", "bpe"),
+    "model.activation": ("relu", "gelu"),
+    "optim.schedule": ("inverse_sqrt", "cosine"),
+    "trainer.device": ("auto", "cpu", "cuda"),
+    "trainer.precision": ("fp32", "bf16", "fp16"),
+    "trainer.best_metric": ("bleu", "loss"),
+    "decode.precision": ("fp32", "bf16", "fp16"),
+    "decode.device": ("auto", "cpu", "cuda"),
+}
+
+_POSITIVE = (
+    "tokenizer.vocab_size", "model.encoder_layers", "model.decoder_layers", "model.d_model",
+    "model.n_heads", "model.ffn_dim", "model.max_positions", "optim.lr", "trainer.max_tokens",
+    "trainer.update_freq", "trainer.max_steps", "trainer.log_every", "trainer.valid_every",
+    "trainer.save_every", "decode.beam_size", "decode.max_tokens", "decode.nbest",
+    "data.max_words", "data.max_tokens_per_sentence", "trainer.max_bad_steps",
+)
+
+
+def _get(cfg: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Check ranges and cross-field rules; raise ConfigError naming the key."""
+    for key, choices in _CHOICES.items():
+        value = _get(cfg, key)
+        if value not in choices:
+            raise ConfigError(f"{key}={value!r} is not one of {', '.join(map(str, choices))}")
+    for key in _POSITIVE:
+        if not _get(cfg, key) > 0:
+            raise ConfigError(f"{key}={_get(cfg, key)!r} must be positive")
+    m = cfg.model
+    if m.d_model % m.n_heads:
+        raise ConfigError(f"model.d_model={m.d_model} must be divisible by model.n_heads={m.n_heads}")
+    for key in ("model.dropout", "model.attention_dropout", "model.activation_dropout",
+                "optim.label_smoothing"):
+        if not 0.0 <= _get(cfg, key) < 1.0:
+            raise ConfigError(f"{key}={_get(cfg, key)!r} must be in [0, 1)")
+    if len(cfg.optim.betas) != 2:
+        raise ConfigError(f"optim.betas={cfg.optim.betas!r} must have two values")
+    if cfg.data.src_lang == cfg.data.tgt_lang:
+        raise ConfigError(f"data.src_lang and data.tgt_lang are both {cfg.data.src_lang!r}")
+    if cfg.data.source == "local" and not cfg.data.local_dir:
+        raise ConfigError("data.source=local needs data.local_dir (a directory with the parallel files)")
+    if cfg.decode.nbest > cfg.decode.beam_size:
+        raise ConfigError(f"decode.nbest={cfg.decode.nbest} exceeds decode.beam_size={cfg.decode.beam_size}")
+    if cfg.tokenizer.vocab_size > 65535 * 16:
+        raise ConfigError(f"tokenizer.vocab_size={cfg.tokenizer.vocab_size} is implausibly large")
+    return cfg
+
+
+def from_dict(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a plain mapping; unknown keys raise ConfigError with a suggestion."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+            raise ConfigError(f"unknown config key {prefix}{key}{hint}")
+        sub = fields[key].type
+        sub_cls = _DATACLASSES.get(sub if isinstance(sub, str) else getattr(sub, "__name__", ""))
+        if sub_cls is not None and isinstance(value, Mapping):
+            value = from_dict(sub_cls, value, prefix=f"{prefix}{key}.")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+_DATACLASSES = {
+    c.__name__: c
+    for c in (DataConfig, TokenizerConfig, ModelConfig, OptimConfig, TrainerConfig, DecodeConfig)
+}
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain-data copy of a config dataclass (safe to store in a weights_only checkpoint)."""
+    return dataclasses.asdict(cfg)
+
+
+def _checkpoint_list(value: Any, key: str = "checkpoint") -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    value = [str(v) for v in (value or [])]
+    if not value:
+        raise ConfigError(f"{key} is required: checkpoint=PATH (or checkpoint=[A,B] to ensemble)")
+    return value
+
+
+def translate_config(data: Mapping[str, Any]) -> TranslateConfig:
+    """Typed, validated TranslateConfig from a resolved plain mapping."""
+    data = dict(data)
+    data["checkpoint"] = _checkpoint_list(data.get("checkpoint"))
+    cfg = from_dict(TranslateConfig, data)
+    _validate_decode(cfg.decode)
+    return cfg
+
+
+def evaluate_config(data: Mapping[str, Any]) -> EvaluateConfig:
+    """Typed, validated EvaluateConfig from a resolved plain mapping."""
+    data = dict(data)
+    data["checkpoint"] = _checkpoint_list(data.get("checkpoint"))
+    cfg = from_dict(EvaluateConfig, data)
+    _validate_decode(cfg.decode)
+    if cfg.testset is None and (cfg.src is None or cfg.ref is None):
+        raise ConfigError("evaluate needs src=FILE and ref=FILE, or testset=NAME langpair=SRC-TGT")
+    if cfg.testset is not None and cfg.langpair is None:
+        raise ConfigError(f"testset={cfg.testset} needs langpair=SRC-TGT (e.g. langpair=en-de)")
+    return cfg
+
+
+def _validate_decode(d: DecodeConfig) -> None:
+    for key in ("precision", "device"):
+        value, choices = getattr(d, key), _CHOICES[f"decode.{key}"]
+        if value not in choices:
+            raise ConfigError(f"decode.{key}={value!r} is not one of {', '.join(choices)}")
+    for key in ("beam_size", "max_tokens", "nbest"):
+        if not getattr(d, key) > 0:
+            raise ConfigError(f"decode.{key}={getattr(d, key)!r} must be positive")
+    if d.nbest > d.beam_size:
+        raise ConfigError(f"decode.nbest={d.nbest} exceeds decode.beam_size={d.beam_size}")
+
+
+def train_config(data: Mapping[str, Any]) -> TrainConfig:
+    """Typed, validated TrainConfig from a resolved plain mapping (e.g. ``OmegaConf.to_container``)."""
+    return validate(from_dict(TrainConfig, data))
