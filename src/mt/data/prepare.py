@@ -1,0 +1,314 @@
+"""Prepare a corpus once and cache it: clean, train SentencePiece, binarize, write ``meta.json``.
+
+The prepared directory ``<cache_dir>/<name>-<src>-<tgt>-<hash12>`` is named by a hash of every
+setting that shapes its content, so changing e.g. ``tokenizer.vocab_size`` prepares a new one while
+``data.num_workers`` reuses the old. It is built in a hidden temporary directory next to it and
+renamed into place only after ``meta.json`` is written: a directory with that name is always
+complete. Builders take a file lock, so concurrent runs wait instead of racing, and the temporary
+directories of killed runs are removed by the next one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from mt.config import DataConfig, TokenizerConfig
+from mt.data.binarize import BinarizeStats, binarize_pairs, resolve_workers, token_dtype
+from mt.data.clean import CleanStats, clean_pairs, normalize_pairs
+from mt.data.dataset import TokenPairDataset
+from mt.data.download import DataError, iter_pairs, local_paths, read_text_pairs, split_size_hint
+from mt.data.tokenizer import Tokenizer, train_tokenizer
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+"""Bump when the layout of prepared directories changes; old caches are then rebuilt."""
+META_FILE = "meta.json"
+TOKENIZER_FILE = "spm.model"
+EVAL_SPLITS = ("valid", "test")
+
+# Fields that never change the prepared content (or only select where it goes).
+_NEUTRAL_FIELDS = {"num_workers", "cache_dir", "hf_streaming"}
+# Fields that matter only for one source.
+_SOURCE_FIELDS = {
+    "demo": {"demo_sizes", "demo_seed"},
+    "hf": {"hf_path", "hf_config", "hf_splits"},
+    "local": {"local_dir", "local_format", "local_prefixes"},
+}
+
+
+@dataclass
+class PreparedData:
+    """A prepared corpus: its directory, tokenizer, and splits."""
+
+    directory: Path
+    tokenizer: Tokenizer
+    src_lang: str
+    tgt_lang: str
+    meta: dict
+    """Contents of meta.json: counts, cleaning statistics, cache key and configs."""
+
+    def split(self, name: str) -> TokenPairDataset:
+        """The binarized pairs of split ``name`` (train, valid or test)."""
+        return TokenPairDataset(self.directory, name, self.src_lang, self.tgt_lang)
+
+    def text_path(self, split: str, lang: str) -> Path:
+        """The normalized (unfiltered) text of a valid/test side: references for BLEU."""
+        if split not in EVAL_SPLITS:
+            raise DataError(f"raw text is kept only for {' and '.join(EVAL_SPLITS)}, not {split!r}")
+        path = self.directory / f"{split}.{lang}.txt"
+        if not path.is_file():
+            raise DataError(f"{path} does not exist; languages of {self.directory} are "
+                            f"{self.src_lang} and {self.tgt_lang}")
+        return path
+
+
+def cache_key(data_cfg: DataConfig, tok_cfg: TokenizerConfig) -> str:
+    """Hex SHA-256 of every setting that shapes the prepared data (not workers or cache location)."""
+    other_sources = set().union(*(f for s, f in _SOURCE_FIELDS.items() if s != data_cfg.source))
+    data = {
+        k: v for k, v in dataclasses.asdict(data_cfg).items()
+        if k not in _NEUTRAL_FIELDS and k not in other_sources
+    }
+    payload = {"format": FORMAT_VERSION, "data": data, "tokenizer": dataclasses.asdict(tok_cfg)}
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def prepared_dir(data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path) -> Path:
+    """Where ``prepare_data`` puts (or finds) the prepared corpus for these settings."""
+    root = Path(data_cfg.cache_dir).expanduser()
+    if not root.is_absolute():
+        root = Path(work_dir) / root
+    key = cache_key(data_cfg, tok_cfg)[:12]
+    return root / f"{data_cfg.name}-{data_cfg.src_lang}-{data_cfg.tgt_lang}-{key}"
+
+
+def prepare_data(
+    data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path, *, progress: bool = True
+) -> Path:
+    """Return the prepared directory for these settings, building it first if it does not exist.
+
+    Call from one process only (rank 0); the others call ``load_prepared`` after a barrier.
+    """
+    final = prepared_dir(data_cfg, tok_cfg, work_dir)
+    key = cache_key(data_cfg, tok_cfg)
+    if _is_complete(final, key):
+        _log_reuse(final, data_cfg, work_dir)
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with _build_lock(final.parent / f".{final.name}.lock"):
+        if _is_complete(final, key):  # another process built it while we waited
+            _log_reuse(final, data_cfg, work_dir)
+            return final
+        _remove_leftovers(final)
+        tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+        tmp.mkdir()
+        try:
+            started = time.time()
+            meta = _build(tmp, data_cfg, tok_cfg, Path(work_dir), key, progress)
+            meta["build_seconds"] = round(time.time() - started, 1)
+            _write_json(tmp / META_FILE, meta)  # last: its presence marks a complete directory
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    logger.info("prepared data in %s (%.0f s)", final, meta["build_seconds"])
+    return final
+
+
+def load_prepared(directory: Path) -> PreparedData:
+    """Open a prepared directory (fast: token files are memory-mapped on first use)."""
+    directory = Path(directory)
+    meta_path = directory / META_FILE
+    if not meta_path.is_file():
+        raise DataError(f"{directory} is not a prepared data directory (no {META_FILE}); run prepare first")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise DataError(f"{directory} was prepared by an incompatible version; delete it and prepare again")
+    tokenizer = Tokenizer.from_file(directory / TOKENIZER_FILE)
+    return PreparedData(directory, tokenizer, meta["src_lang"], meta["tgt_lang"], meta)
+
+
+# ------------------------------------------------------------------------------------- building
+
+
+def _build(
+    tmp: Path, data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path, key: str, progress: bool
+) -> dict:
+    src, tgt = data_cfg.src_lang, data_cfg.tgt_lang
+    # valid/test first: they are small, and a missing file should fail before minutes of work.
+    eval_text = {split: [tmp / f"{split}.{src}.txt", tmp / f"{split}.{tgt}.txt"] for split in EVAL_SPLITS}
+    eval_sizes = {}
+    for split, paths in eval_text.items():
+        pairs = normalize_pairs(iter_pairs(data_cfg, split, work_dir), data_cfg.normalize)
+        eval_sizes[split] = write_pairs(pairs, *paths)
+        if eval_sizes[split] == 0:
+            logger.warning("the %s split is empty", split)
+
+    scratch = tmp / "scratch"
+    scratch.mkdir()
+    train_text = [scratch / f"train.{src}", scratch / f"train.{tgt}"]
+    clean = _clean_train(data_cfg, work_dir, train_text, progress)
+    tokenizer = train_tokenizer(train_text, tok_cfg, tmp / Path(TOKENIZER_FILE).stem,
+                                num_threads=resolve_workers(data_cfg.num_workers))
+    splits = {"train": _binarize_train(data_cfg, tmp, train_text, clean, progress)}
+    shutil.rmtree(scratch)
+    for split, paths in eval_text.items():
+        stats = binarize_pairs(read_text_pairs(*paths), tmp / TOKENIZER_FILE, tmp, split, src, tgt,
+                               num_workers=data_cfg.num_workers, total=eval_sizes[split], progress=False)
+        splits[split] = {"raw_pairs": eval_sizes[split], **stats.as_dict()}
+        _log_split(split, stats)
+
+    return {
+        "format_version": FORMAT_VERSION,
+        "cache_key": key,
+        "name": data_cfg.name,
+        "src_lang": src,
+        "tgt_lang": tgt,
+        "vocab_size": tokenizer.vocab_size,
+        "token_dtype": token_dtype(tokenizer.vocab_size).name,
+        "splits": splits,
+        "clean": clean.as_dict(),
+        "inputs": _input_fingerprint(data_cfg, work_dir),
+        "data_config": dataclasses.asdict(data_cfg),
+        "tokenizer_config": dataclasses.asdict(tok_cfg),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _clean_train(data_cfg: DataConfig, work_dir: Path, train_text: list[Path], progress: bool) -> CleanStats:
+    raw = _progress(iter_pairs(data_cfg, "train", work_dir), progress, "clean train",
+                    split_size_hint(data_cfg, "train", work_dir))
+    clean_out: list[CleanStats] = []
+    write_pairs(clean_pairs(raw, data_cfg, clean_out), *train_text)
+    clean = clean_out[0]
+    removed = {k: v for k, v in clean.as_dict().items() if k not in ("total", "kept")}
+    logger.info("train: %d of %d pairs kept after cleaning; removed per filter: %s",
+                clean.kept, clean.total, removed)
+    return clean
+
+
+def _binarize_train(
+    data_cfg: DataConfig, tmp: Path, train_text: list[Path], clean: CleanStats, progress: bool
+) -> dict:
+    limit = data_cfg.max_tokens_per_sentence
+    stats = binarize_pairs(
+        read_text_pairs(*train_text), tmp / TOKENIZER_FILE, tmp, "train", data_cfg.src_lang,
+        data_cfg.tgt_lang, max_tokens_per_sentence=limit, num_workers=data_cfg.num_workers,
+        total=clean.kept, progress=progress,
+    )
+    if stats.pairs == 0:
+        raise DataError(f"all {clean.kept} cleaned train pairs exceed data.max_tokens_per_sentence="
+                        f"{limit} subword tokens; raise it")
+    _log_split("train", stats)
+    if stats.dropped_too_long:
+        logger.info("train: %d pairs dropped as longer than data.max_tokens_per_sentence=%d tokens",
+                    stats.dropped_too_long, limit)
+    return {"raw_pairs": clean.total, **stats.as_dict()}
+
+
+def write_pairs(pairs: Iterable[tuple[str, str]], src_path: Path, tgt_path: Path) -> int:
+    """Write pairs as two line-aligned UTF-8 files; returns the number of pairs.
+
+    The texts must not contain line breaks (normalized text never does).
+    """
+    n = 0
+    with open(src_path, "w", encoding="utf-8") as fs, open(tgt_path, "w", encoding="utf-8") as ft:
+        for src, tgt in pairs:
+            fs.write(src + "\n")
+            ft.write(tgt + "\n")
+            n += 1
+    return n
+
+
+def _progress(pairs: Iterable, enabled: bool, desc: str, total: int | None) -> Iterator:
+    bar = tqdm(pairs, total=total, unit=" pairs", unit_scale=True, desc=desc, disable=not enabled)
+    with bar:
+        yield from bar
+
+
+def _log_split(split: str, stats: BinarizeStats) -> None:
+    logger.info("%s: %d pairs, %d source and %d target tokens", split, stats.pairs,
+                stats.src_tokens, stats.tgt_tokens)
+
+
+# ---------------------------------------------------------------------------------- cache upkeep
+
+
+def _is_complete(directory: Path, key: str) -> bool:
+    try:
+        meta = json.loads((directory / META_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return meta.get("format_version") == FORMAT_VERSION and meta.get("cache_key") == key
+
+
+def _log_reuse(directory: Path, data_cfg: DataConfig, work_dir: Path) -> None:
+    logger.info("reusing prepared data in %s", directory)
+    meta = json.loads((directory / META_FILE).read_text())
+    if meta.get("inputs") != _input_fingerprint(data_cfg, work_dir):
+        logger.warning(
+            "the input files changed since %s was prepared; delete that directory to prepare again",
+            directory,
+        )
+
+
+def _input_fingerprint(data_cfg: DataConfig, work_dir: Path) -> list[list]:
+    # Local files can be edited in place without any setting changing; remember what was read.
+    if data_cfg.source != "local":
+        return []
+    found = []
+    for split in ("train", *EVAL_SPLITS):
+        for p in local_paths(data_cfg, split, work_dir):
+            with contextlib.suppress(OSError):
+                st = p.stat()
+                found.append([str(p), st.st_size, st.st_mtime_ns])
+    return found
+
+
+def _remove_leftovers(final: Path) -> None:
+    # Called under the lock: any temporary directory now belongs to a run that died.
+    for stale in final.parent.glob(f".{final.name}.tmp-*"):
+        logger.info("removing %s left by an interrupted prepare", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    if final.exists():  # complete directories are never rebuilt in place; this one is not
+        logger.info("removing incomplete %s", final)
+        shutil.rmtree(final, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks on this platform: single-builder assumption
+        yield
+        return
+    with open(path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("another process is preparing %s; waiting for it", path.name[1:-5])
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
