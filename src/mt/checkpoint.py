@@ -47,6 +47,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -136,3 +137,9 @@ def average_checkpoints(paths: Sequence[str | Path]) -> dict[str, Any]:
     keep["model"] = model
     keep["averaged_from"] = [str(p) for p in paths]
     return keep
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

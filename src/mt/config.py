@@ -138,8 +138,10 @@ class TrainerConfig:
 
     device: str = "auto"
     """``auto`` (CUDA when available), ``cpu`` or ``cuda``."""
-    precision: str = "fp32"
-    """``fp32``, ``bf16`` or ``fp16`` (fp16 uses dynamic loss scaling)."""
+    precision: str = "auto"
+    """``auto``, ``fp32``, ``bf16`` or ``fp16`` (fp16 uses dynamic loss scaling). ``auto`` picks bf16
+    where the hardware computes it natively (Ampere+ GPUs; CPUs with AMX or AVX512-BF16), else fp32
+    on CPU and fp16 on older GPUs."""
     threads: int = 0
     """CPU threads for torch; 0 leaves torch's default."""
     compile: bool = False
@@ -197,7 +199,7 @@ class DecodeConfig:
     """Source tokens per decoding batch (inputs are sorted by length, order restored)."""
     nbest: int = 1
     precision: str = "fp32"
-    """``fp32``, ``bf16`` or ``fp16`` for inference."""
+    """``fp32``, ``bf16`` or ``fp16`` for inference (bf16 only pays on GPUs and AMX/AVX512-BF16 CPUs)."""
     device: str = "auto"
 
 
@@ -268,7 +270,7 @@ _CHOICES = {
     "model.activation": ("relu", "gelu"),
     "optim.schedule": ("inverse_sqrt", "cosine"),
     "trainer.device": ("auto", "cpu", "cuda"),
-    "trainer.precision": ("fp32", "bf16", "fp16"),
+    "trainer.precision": ("auto", "fp32", "bf16", "fp16"),
     "trainer.best_metric": ("bleu", "loss"),
     "decode.precision": ("fp32", "bf16", "fp16"),
     "decode.device": ("auto", "cpu", "cuda"),

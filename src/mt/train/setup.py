@@ -38,9 +38,26 @@ def autocast_context(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
 
 
-def check_precision(device: torch.device, precision: str) -> None:
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU multiplies bf16 natively (AMX or AVX512-BF16). Without either, PyTorch
+    emulates bf16 matmuls and they run tens of times slower than fp32 (measured on an AVX2-only
+    EPYC: 1-7 vs 37 GFLOP/s; see docs/benchmarks.md)."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, p, lambda: False)() for p in probes)
+
+
+def resolve_precision(device: torch.device, precision: str) -> str:
+    """Turn ``auto`` into the fastest safe choice for ``device``; reject impossible choices."""
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
     if device.type == "cuda" and precision == "bf16" and not torch.cuda.is_bf16_supported():
         raise MTError("trainer.precision=bf16 needs an Ampere or newer GPU; use trainer.precision=fp16")
+    if device.type == "cpu" and precision == "bf16" and not cpu_has_fast_bf16():
+        log.warning("this CPU has no native bf16 (no AMX/AVX512-BF16): bf16 will be much slower than "
+                    "fp32; trainer.precision=auto picks fp32 here")
+    return precision
 
 
 def load_data(cfg: TrainConfig, info: DistInfo) -> PreparedData:

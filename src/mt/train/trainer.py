@@ -23,7 +23,14 @@ from mt.data.collate import Batch, collate
 from mt.train.loss import label_smoothed_nll, perplexity
 from mt.train.metrics import MetricsWriter
 from mt.train.optim import build_optimizer, lr_at, set_lr
-from mt.train.setup import autocast_context, build_model, check_precision, load_data, resolve_device, wrap_model
+from mt.train.setup import (
+    autocast_context,
+    build_model,
+    load_data,
+    resolve_device,
+    resolve_precision,
+    wrap_model,
+)
 from mt.train.validate import Validator
 from mt.utils import dist
 from mt.utils.errors import MTError
@@ -40,7 +47,7 @@ class Trainer:
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.device = resolve_device(self.tc.device, dist.env_info().local_rank)
         self.info = dist.init_distributed(self.device.type)
-        check_precision(self.device, self.tc.precision)
+        self.precision = resolve_precision(self.device, self.tc.precision)
         if self.tc.threads > 0:
             torch.set_num_threads(self.tc.threads)
         torch.manual_seed(self.tc.seed + self.info.rank)  # per-rank dropout; the data order is seeded apart
@@ -51,8 +58,8 @@ class Trainer:
         self.train_model, self.ddp = wrap_model(self.model, device=self.device, info=self.info,
                                                 compile_model=self.tc.compile)
         self.optimizer = build_optimizer(self.model, cfg.optim, self.device.type)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.tc.precision == "fp16")
-        self.autocast = lambda: autocast_context(self.device, self.tc.precision)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self.autocast = lambda: autocast_context(self.device, self.precision)
 
         train = self.data.split("train")
         self.train_set = train
@@ -74,7 +81,7 @@ class Trainer:
         self.sampler.set_epoch(self.epoch)
         self._maybe_resume()
         log.info("model: %.1fM parameters; %d train pairs in %d batches/epoch/rank; precision %s on %s",
-                 self.model.num_parameters() / 1e6, len(train), len(self.sampler), self.tc.precision,
+                 self.model.num_parameters() / 1e6, len(train), len(self.sampler), self.precision,
                  self.device)
 
     # ------------------------------------------------------------------ training loop

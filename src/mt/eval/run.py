@@ -1,0 +1,149 @@
+"""The ``evaluate.py`` job: translate a test set with a checkpoint (or an ensemble) and score it.
+
+The test set is either a pair of local files (``src=``/``ref=``) or a sacreBLEU test set
+(``testset=wmt14 langpair=en-de``), which sacreBLEU downloads once into its cache (``~/.sacrebleu``,
+or ``$SACREBLEU``). Results go next to the (first) checkpoint, or into ``output_dir``:
+
+    <checkpoint stem>.<test name>.json   scores, signatures, settings and speed
+    <checkpoint stem>.<test name>.hyp    the translations, one per line
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import time
+from pathlib import Path
+from typing import Any
+
+from mt.config import EvaluateConfig
+from mt.decode.run import load_for_inference, read_text_lines, resolve_path, translate_lines, write_text_lines
+from mt.eval.metrics import score_corpus
+from mt.utils.errors import MTError
+from mt.utils.io import write_json
+from mt.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclasses.dataclass
+class EvalData:
+    """Aligned source and reference lines, and where they came from."""
+
+    name: str
+    """Short name used in output file names and TensorBoard tags, e.g. ``newstest2014`` or ``wmt14.en-de``."""
+    src_path: str
+    ref_path: str
+    src_lines: list[str]
+    ref_lines: list[str]
+
+
+def fetch_sacrebleu_testset(testset: str, langpair: str) -> tuple[str, str]:
+    """Paths of the source and (first) reference file of a sacreBLEU test set, downloaded into
+    sacreBLEU's cache if needed. Unknown names and failed downloads raise MTError."""
+    import sacrebleu.utils
+    from sacrebleu.dataset import DATASETS
+
+    if testset not in DATASETS:
+        close = difflib.get_close_matches(testset, list(DATASETS), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise MTError(f"testset={testset} is not a sacreBLEU test set{hint}; `sacrebleu --list` shows them")
+    pairs = list(DATASETS[testset].langpairs)
+    if langpair not in pairs:
+        raise MTError(f"test set {testset} has no langpair={langpair}; it has {', '.join(pairs)}")
+    try:
+        src = sacrebleu.utils.get_source_file(testset, langpair)
+        refs = sacrebleu.utils.get_reference_files(testset, langpair)
+    except (Exception, SystemExit) as e:  # sacreBLEU raises URLError offline, or exits on a bad download
+        reason = str(e) or type(e).__name__
+        raise MTError(f"could not download the test set {testset} ({langpair}) with sacreBLEU: {reason}. "
+                      f"Without internet access, pass local files instead: src=FILE ref=FILE") from None
+    if not refs:
+        raise MTError(f"sacreBLEU has no reference file for {testset} ({langpair})")
+    if len(refs) > 1:
+        log.warning("%s (%s) has %d references; scoring against the first only", testset, langpair, len(refs))
+    return src, refs[0]
+
+
+def load_testset(cfg: EvaluateConfig) -> EvalData:
+    """The source and reference lines ``cfg`` names; their line counts must match."""
+    if cfg.testset is not None:
+        src_path, ref_path = fetch_sacrebleu_testset(cfg.testset, str(cfg.langpair))
+        name = f"{cfg.testset}.{cfg.langpair}".replace("/", "_")
+    else:
+        src_path = str(resolve_path(str(cfg.src), cfg.work_dir))
+        ref_path = str(resolve_path(str(cfg.ref), cfg.work_dir))
+        name = Path(src_path).stem
+    src_lines, ref_lines = read_text_lines(src_path), read_text_lines(ref_path)
+    if len(src_lines) != len(ref_lines):
+        raise MTError(f"source {src_path} has {len(src_lines)} lines but reference {ref_path} has "
+                      f"{len(ref_lines)}; they must be line-aligned")
+    return EvalData(name, src_path, ref_path, src_lines, ref_lines)
+
+
+def _check_direction(info: dict[str, Any], langpair: str | None) -> None:
+    """A test set in the wrong direction would give a meaningless near-zero BLEU: refuse it."""
+    if langpair is None or "?" in (info["src_lang"], info["tgt_lang"]):
+        return
+    model_pair = f"{info['src_lang']}-{info['tgt_lang']}"
+    if model_pair != langpair:
+        raise MTError(f"the checkpoint translates {model_pair} but langpair={langpair}; "
+                      f"use langpair={model_pair} or a checkpoint for {langpair}")
+
+
+def _tensorboard_dir(checkpoint: Path) -> Path:
+    """``<run>/tensorboard`` for ``<run>/checkpoints/x.pt``, the layout train.py writes."""
+    if checkpoint.resolve().parent.name != "checkpoints":
+        raise MTError(f"tensorboard=true needs a checkpoint inside a run directory (<run>/checkpoints/x.pt), "
+                      f"but {checkpoint} is not; drop tensorboard=true")
+    return checkpoint.resolve().parent.parent / "tensorboard"
+
+
+def _log_tensorboard(log_dir: Path, name: str, scores: dict[str, Any], step: int) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(log_dir))
+    try:
+        for metric in ("bleu", "chrf", "ter"):
+            writer.add_scalar(f"eval/{name}/{metric}", scores[metric], step)
+        writer.add_text(f"eval/{name}/signatures",
+                        "  \n".join(f"{k}: {v}" for k, v in scores["signatures"].items()), step)
+    finally:
+        writer.close()
+
+
+def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
+    """Translate the test set of ``cfg``, print BLEU/chrF/TER with signatures, write the report and
+    the hypotheses atomically, optionally log to TensorBoard; returns the report."""
+    checkpoints = [resolve_path(p, cfg.work_dir) for p in cfg.checkpoint]
+    tb_dir = _tensorboard_dir(checkpoints[0]) if cfg.tensorboard else None  # fail before decoding
+    test = load_testset(cfg)
+    models, tokenizer, info = load_for_inference(checkpoints, cfg.decode.device)
+    _check_direction(info, cfg.langpair)
+    start = time.perf_counter()
+    hyps = translate_lines(models, tokenizer, test.src_lines, cfg.decode, progress=cfg.progress)
+    seconds = time.perf_counter() - start
+    scores = score_corpus(hyps, test.ref_lines)
+
+    out_dir = resolve_path(cfg.output_dir, cfg.work_dir) if cfg.output_dir else checkpoints[0].parent
+    stem = f"{checkpoints[0].stem}.{test.name}"
+    hyp_path, report_path = out_dir / f"{stem}.hyp", out_dir / f"{stem}.json"
+    report = {
+        "test": test.name, "src": test.src_path, "ref": test.ref_path, "num_sentences": len(hyps),
+        **{k: scores[k] for k in ("bleu", "chrf", "ter", "signatures", "bleu_detail")},
+        "checkpoints": info["checkpoints"], "step": info["step"],
+        "src_lang": info["src_lang"], "tgt_lang": info["tgt_lang"],
+        "decode": dataclasses.asdict(cfg.decode), "seconds": round(seconds, 3),
+        "sentences_per_second": round(len(hyps) / seconds, 2) if seconds > 0 else 0.0,
+        "hypotheses": str(hyp_path),
+    }
+    write_text_lines(str(hyp_path), hyps)
+    write_json(report_path, report)
+    print(f"{test.name}: {len(hyps)} sentences, {report['sentences_per_second']} sentences/s")
+    for metric, label in (("bleu", "BLEU"), ("chrf", "chrF"), ("ter", "TER ")):
+        print(f"{label} = {scores[metric]:6.2f}  {scores['signatures'][metric]}")
+    print(f"report: {report_path}\nhypotheses: {hyp_path}")
+    if tb_dir is not None:
+        _log_tensorboard(tb_dir, test.name, scores, int(info["step"] or 0))
+        print(f"tensorboard: {tb_dir}")
+    return report

@@ -1,0 +1,39 @@
+"""Shared fixtures: compose the real Hydra configs with tiny overrides."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from mt.utils.resolvers import register_resolvers
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+register_resolvers()
+
+
+def compose_train(overrides: list[str], run_dir: Path, work_dir: Path) -> dict:
+    """The resolved plain-dict train config, as train.py would see it."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[*overrides, f"run_dir={run_dir}", f"work_dir={work_dir}"])
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+@pytest.fixture
+def compose_cfg():
+    return compose_train
+
+
+def run_cli(args: list[str], cwd: Path, *, stdin: str | None = None, timeout: int = 600, env=None):
+    """Run ``python <script> ...`` from the repo root with a clean thread setting."""
+    import subprocess
+
+    full_env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"), **(env or {})}
+    return subprocess.run([sys.executable, *args], cwd=cwd, input=stdin, capture_output=True, text=True,
+                          timeout=timeout, env=full_env)

@@ -1,0 +1,103 @@
+"""The Transformer: shapes, causality, padding invariance, cached == uncached decoding."""
+
+import pytest
+import torch
+
+from mt.config import ModelConfig
+from mt.model.transformer import Transformer, sinusoidal_positions
+
+PAD = 0
+
+
+def tiny(pre_norm: bool = False, tie: bool = True, seed: int = 0) -> Transformer:
+    torch.manual_seed(seed)
+    cfg = ModelConfig(encoder_layers=2, decoder_layers=2, d_model=32, n_heads=4, ffn_dim=64, dropout=0.0,
+                      pre_norm=pre_norm, tie_embeddings=tie, max_positions=64)
+    return Transformer(cfg, vocab_size=40, pad_id=PAD).eval()
+
+
+def batch(seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randint(4, 40, (3, 9), generator=g)
+    src[1, 6:] = PAD  # a padded source
+    tgt = torch.randint(4, 40, (3, 7), generator=g)
+    return src, tgt
+
+
+def test_shapes_and_tied_embeddings():
+    model = tiny()
+    src, tgt = batch()
+    assert model(src, tgt).shape == (3, 7, 40)
+    assert model.src_embed is model.tgt_embed
+    assert torch.equal(model.src_embed.weight[PAD], torch.zeros(32))
+    untied = tiny(tie=False)
+    assert untied.src_embed is not untied.tgt_embed and untied.output_proj is not None
+
+
+@pytest.mark.parametrize("pre_norm", [False, True])
+def test_decoder_is_causal(pre_norm):
+    """The output at position t must not change when tokens after t change."""
+    model = tiny(pre_norm)
+    src, tgt = batch()
+    changed = tgt.clone()
+    changed[:, 4:] = torch.randint(4, 40, (3, 3))
+    a, b = model(src, tgt), model(src, changed)
+    assert torch.allclose(a[:, :4], b[:, :4], atol=1e-6)
+    assert not torch.allclose(a[:, 4:], b[:, 4:])
+
+
+def test_source_padding_is_ignored():
+    """Extra padding on the source changes nothing for the real tokens."""
+    model = tiny()
+    src, tgt = batch()
+    padded = torch.cat([src, torch.full((3, 5), PAD)], dim=1)
+    assert torch.allclose(model(src, tgt), model(padded, tgt), atol=1e-5)
+
+
+@pytest.mark.parametrize("pre_norm", [False, True])
+def test_cached_decoding_equals_uncached(pre_norm):
+    model = tiny(pre_norm)
+    src, tgt = batch()
+    with torch.no_grad():
+        full = model(src, tgt)
+        enc = model.encode(src)
+        cache = model.new_cache(enc)
+        steps = torch.cat([model.decode(tgt[:, t:t + 1], enc, cache) for t in range(tgt.size(1))], dim=1)
+    assert cache.length == tgt.size(1)
+    assert torch.allclose(full, steps, atol=1e-5)
+
+
+def test_cache_reorder_selects_rows():
+    model = tiny()
+    src, tgt = batch()
+    with torch.no_grad():
+        enc = model.encode(src)
+        cache = model.new_cache(enc)
+        model.decode(tgt[:, :1], enc, cache)
+        cache.reorder(torch.tensor([2, 0]), source_too=True)
+        enc_sel = type(enc)(enc.out[[2, 0]], enc.src_mask[[2, 0]])
+        out = model.decode(tgt[[2, 0], 1:2], enc_sel, cache)
+        ref = model(src[[2, 0]], tgt[[2, 0], :2])[:, 1:2]
+    assert torch.allclose(out, ref, atol=1e-5)
+
+
+def test_sinusoidal_positions_hand_values():
+    table = sinusoidal_positions(4, 4)
+    # position 1: sin(1), cos(1), sin(1/100), cos(1/100)
+    expected = torch.tensor([0.841471, 0.540302, 0.0099998, 0.99995])
+    assert torch.allclose(table[1], expected, atol=1e-5)
+    assert torch.equal(table[0], torch.tensor([0.0, 1.0, 0.0, 1.0]))
+
+
+def test_too_long_input_is_a_clear_error():
+    model = tiny()
+    with pytest.raises(ValueError, match="max_positions"):
+        model.encode(torch.ones(1, 65, dtype=torch.long))
+
+
+def test_bf16_autocast_forward_runs_on_cpu():
+    model = tiny()
+    src, tgt = batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(src, tgt)
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()

@@ -1,0 +1,92 @@
+"""Loss, learning-rate schedule and checkpoint helpers, against hand-derived values."""
+
+import math
+
+import pytest
+import torch
+
+from mt import checkpoint as ckpt
+from mt.config import OptimConfig
+from mt.train.loss import label_smoothed_nll
+from mt.train.optim import lr_at
+
+
+def test_label_smoothing_hand_example():
+    # Uniform logits over 4 classes: -log p = log 4 for every class.
+    logits = torch.zeros(1, 2, 4)
+    target = torch.tensor([[1, 0]])  # second token is padding
+    loss, nll = label_smoothed_nll(logits, target, epsilon=0.1, pad_id=0)
+    assert nll.item() == pytest.approx(math.log(4))
+    assert loss.item() == pytest.approx(math.log(4))  # smoothing of a uniform distribution changes nothing
+
+
+def test_label_smoothing_mixes_nll_and_uniform():
+    logits = torch.tensor([[[2.0, 0.0, 0.0]]])
+    target = torch.tensor([[0]])
+    lp = torch.log_softmax(logits[0, 0], -1)
+    loss, nll = label_smoothed_nll(logits, target, epsilon=0.2, pad_id=2)
+    assert nll.item() == pytest.approx(-lp[0].item())
+    assert loss.item() == pytest.approx(0.8 * -lp[0].item() + 0.2 * -lp.mean().item(), rel=1e-6)
+
+
+def test_inverse_sqrt_schedule():
+    cfg = OptimConfig(lr=1e-3, warmup_steps=100, warmup_init_lr=0.0)
+    assert lr_at(50, cfg, 1000) == pytest.approx(5e-4)
+    assert lr_at(100, cfg, 1000) == pytest.approx(1e-3)
+    assert lr_at(400, cfg, 1000) == pytest.approx(5e-4)  # 1e-3 * sqrt(100/400)
+
+
+def test_cosine_schedule():
+    cfg = OptimConfig(lr=1e-3, warmup_steps=10, warmup_init_lr=0.0, schedule="cosine", min_lr=1e-4)
+    assert lr_at(10, cfg, 110) == pytest.approx(1e-3)
+    assert lr_at(60, cfg, 110) == pytest.approx(1e-4 + 0.5 * 9e-4)
+    assert lr_at(110, cfg, 110) == pytest.approx(1e-4)
+
+
+def _state(value: float) -> dict:
+    return {"model": {"w": torch.full((2,), value)}, "model_config": {}, "optimizer": {"x": 1}}
+
+
+def test_checkpoint_roundtrip_average_and_prune(tmp_path):
+    for step, value in [(1, 1.0), (2, 2.0), (3, 6.0)]:
+        ckpt.save_checkpoint(_state(value), ckpt.step_path(tmp_path, step))
+    paths = ckpt.list_step_checkpoints(tmp_path)
+    assert [p.name for p in paths] == ["step_00000001.pt", "step_00000002.pt", "step_00000003.pt"]
+    avg = ckpt.average_checkpoints(paths)
+    assert torch.allclose(avg["model"]["w"], torch.full((2,), 3.0))
+    assert "optimizer" not in avg
+    ckpt.prune_step_checkpoints(tmp_path, keep=1)
+    assert [p.name for p in ckpt.list_step_checkpoints(tmp_path)] == ["step_00000003.pt"]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_checkpoint_errors(tmp_path):
+    with pytest.raises(ckpt.CheckpointError, match="not found"):
+        ckpt.load_checkpoint(tmp_path / "nope.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ckpt.CheckpointError, match="not a readable"):
+        ckpt.load_checkpoint(bad)
+
+
+def test_checkpoint_refuses_pickled_objects(tmp_path):
+    """weights_only loading: a checkpoint holding an arbitrary Python object is rejected."""
+    path = tmp_path / "pickled.pt"
+    torch.save({"model": {}, "model_config": {}, "obj": OptimConfig()}, path)
+    with pytest.raises(ckpt.CheckpointError):
+        ckpt.load_checkpoint(path)
+
+
+def test_interrupted_save_keeps_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    ckpt.save_checkpoint(_state(1.0), path)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(RuntimeError):
+        ckpt.save_checkpoint(_state(2.0), path)
+    monkeypatch.undo()
+    assert ckpt.load_checkpoint(path)["model"]["w"][0].item() == 1.0
+    assert not list(tmp_path.glob(".*.tmp"))
