@@ -1,10 +1,12 @@
 """Train a Transformer: python train.py [experiment=NAME] [key=value ...]  (see --help)."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from mt.utils.cli import run_main
-from mt.utils.resolvers import register_resolvers
+from mt.utils.resolvers import missing_shared_run_id, register_resolvers
 
 register_resolvers()
 
@@ -18,4 +20,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    if problem := missing_shared_run_id(sys.argv[1:]):
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
     main()

@@ -46,13 +46,21 @@ def cpu_has_fast_bf16() -> bool:
     return any(getattr(torch.cpu, p, lambda: False)() for p in probes)
 
 
+def _cuda_native_bf16() -> bool:
+    # Without including_emulation=False, pre-Ampere GPUs report bf16 support (emulated, slow).
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # torch < 2.3 has no such argument and reports native support only
+        return torch.cuda.is_bf16_supported()
+
+
 def resolve_precision(device: torch.device, precision: str) -> str:
     """Turn ``auto`` into the fastest safe choice for ``device``; reject impossible choices."""
     if precision == "auto":
         if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+            return "bf16" if _cuda_native_bf16() else "fp16"
         return "bf16" if cpu_has_fast_bf16() else "fp32"
-    if device.type == "cuda" and precision == "bf16" and not torch.cuda.is_bf16_supported():
+    if device.type == "cuda" and precision == "bf16" and not _cuda_native_bf16():
         raise MTError("trainer.precision=bf16 needs an Ampere or newer GPU; use trainer.precision=fp16")
     if device.type == "cpu" and precision == "bf16" and not cpu_has_fast_bf16():
         log.warning("this CPU has no native bf16 (no AMX/AVX512-BF16): bf16 will be much slower than "

@@ -27,6 +27,18 @@ def run_id() -> str:
     return datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
 
 
+def missing_shared_run_id(argv: list[str]) -> str | None:
+    """Under torchrun with no shared run id anywhere, the message to stop with; else None."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or os.environ.get("MT_RUN_ID"):
+        return None
+    if os.environ.get("TORCHELASTIC_RUN_ID", "none") not in ("", "none"):
+        return None
+    if any(a.startswith(("run_id=", "hydra.run.dir=")) for a in argv):
+        return None
+    return ("under torchrun every rank needs the same run id: pass run_id=NAME, set MT_RUN_ID, "
+            "or launch with torchrun --standalone (or --rdzv-id=NAME)")
+
+
 def output_subdir() -> str | None:
     """``.hydra`` on rank 0; None (Hydra writes nothing) on the other ranks."""
     return ".hydra" if os.environ.get("RANK", "0") == "0" else None

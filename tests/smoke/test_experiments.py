@@ -1,0 +1,90 @@
+"""Every experiment composes into a valid typed config with its documented values."""
+
+from pathlib import Path
+
+import pytest
+
+from mt.config import ConfigError, train_config
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+
+# The values each recipe promises in its documentation.
+DOCUMENTED = {
+    "demo": {"data.source": "demo", "model.encoder_layers": 2, "model.d_model": 256},
+    "multi30k_en_de": {
+        "data.source": "local", "data.src_lang": "en", "data.tgt_lang": "de",
+        "tokenizer.vocab_size": 8000, "tokenizer.model_type": "unigram",
+        "model.encoder_layers": 3, "model.decoder_layers": 3, "model.d_model": 256, "model.n_heads": 4,
+        "model.ffn_dim": 1024, "model.tie_embeddings": True, "optim.label_smoothing": 0.1,
+        "trainer.max_tokens": 4096,
+    },
+    "wmt14_en_de": {
+        "data.source": "hf", "data.hf_path": "wmt/wmt14", "data.hf_config": "de-en",
+        "data.src_lang": "en", "data.tgt_lang": "de", "tokenizer.vocab_size": 32000,
+        "model.encoder_layers": 6, "model.decoder_layers": 6, "model.d_model": 512, "model.n_heads": 8,
+        "model.ffn_dim": 2048, "model.dropout": 0.1, "optim.label_smoothing": 0.1,
+        "optim.betas": [0.9, 0.98], "optim.warmup_steps": 4000, "optim.schedule": "inverse_sqrt",
+        "trainer.precision": "bf16",
+    },
+    "wmt14_en_de_big": {
+        "data.source": "hf", "data.hf_config": "de-en", "model.d_model": 1024, "model.n_heads": 16,
+        "model.ffn_dim": 4096, "model.dropout": 0.3, "optim.lr": 1e-3, "tokenizer.vocab_size": 32000,
+    },
+}
+
+
+def _get(cfg, dotted):
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def test_experiments_exist():
+    assert {"demo", "multi30k_en_de", "wmt14_en_de", "wmt14_en_de_big"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_composes(experiment, compose_cfg, tmp_path):
+    cfg = train_config(compose_cfg([f"experiment={experiment}"], tmp_path / "run", tmp_path))
+    assert cfg.name == experiment
+    for key, value in DOCUMENTED.get(experiment, {}).items():
+        assert _get(cfg, key) == value, key
+
+
+def test_wmt14_effective_batch_is_about_25k_tokens(compose_cfg, tmp_path):
+    cfg = train_config(compose_cfg(["experiment=wmt14_en_de"], tmp_path / "run", tmp_path))
+    tokens = cfg.trainer.max_tokens * cfg.trainer.update_freq
+    assert 24_000 <= tokens <= 34_000
+
+
+def test_default_experiment_is_the_demo(compose_cfg, tmp_path):
+    assert train_config(compose_cfg([], tmp_path / "run", tmp_path)).data.source == "demo"
+
+
+def test_bad_values_name_the_key(compose_cfg, tmp_path):
+    raw = compose_cfg(["model.n_heads=3"], tmp_path / "run", tmp_path)
+    with pytest.raises(ConfigError, match="model.d_model=256 must be divisible by model.n_heads=3"):
+        train_config(raw)
+
+
+def _yaml_keys(path: Path) -> set[str]:
+    from omegaconf import OmegaConf
+
+    return {k for k in OmegaConf.load(path) if k != "defaults"}
+
+
+@pytest.mark.parametrize("group, option, schema", [
+    ("data", "base", "DataConfig"), ("tokenizer", "unigram", "TokenizerConfig"),
+    ("model", "transformer_base", "ModelConfig"), ("model", "transformer_big", "ModelConfig"),
+    ("model", "transformer_small", "ModelConfig"), ("optim", "adamw_inverse_sqrt", "OptimConfig"),
+    ("trainer", "default", "TrainerConfig"), ("decode", "beam", "DecodeConfig"),
+])
+def test_config_groups_list_every_schema_key(group, option, schema):
+    """Every dataclass field is in the group's YAML, so any key can be overridden as group.key=..."""
+    import dataclasses
+
+    import mt.config
+
+    fields = {f.name for f in dataclasses.fields(getattr(mt.config, schema))}
+    assert _yaml_keys(ROOT / "conf" / group / f"{option}.yaml") == fields
