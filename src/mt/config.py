@@ -129,7 +129,7 @@ class OptimConfig:
     """Gradient-norm clipping threshold; 0 disables clipping (the norm is still logged)."""
     label_smoothing: float = 0.1
     fused: bool = True
-    """Use the fused AdamW kernel where the device supports it (CUDA)."""
+    """Use the fused (single-kernel) AdamW on CUDA and CPU."""
 
 
 @dataclass

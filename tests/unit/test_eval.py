@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 import sacrebleu.utils
-from test_translate import ROOT, make_checkpoint, make_tokenizer, sentences
 
 from mt.config import DecodeConfig, EvaluateConfig
 from mt.decode.run import load_for_inference, translate_lines
 from mt.eval.metrics import score_corpus
 from mt.eval.run import evaluate
 from mt.utils.errors import MTError
+from tests.conftest import ROOT, run_cli
+from tests.unit.test_translate import make_checkpoint, make_tokenizer, sentences
 
 
 def test_perfect_match_scores():
@@ -133,8 +134,6 @@ def test_cached_testset_and_direction_check(setup, monkeypatch):
 
 
 def test_cli_prints_scores(setup):
-    from conftest import run_cli
-
     root, _ = setup
     proc = run_cli([str(ROOT / "evaluate.py"), "checkpoint=run/checkpoints/best.pt", "src=test.en",
                     "ref=test.de", "output_dir=cli", "decode.beam_size=2", "decode.max_len_b=5",

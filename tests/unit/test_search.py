@@ -167,6 +167,21 @@ def test_max_len_forces_eos_per_sentence():
     assert hyps[0].tokens == [A] and hyps[0].log_prob == pytest.approx(math.log(0.01))
 
 
+def test_max_len_is_capped_by_the_position_table():
+    """Decoder inputs are BOS + generated tokens, so at most max_positions - 1 tokens fit."""
+    chatty = MarkovModel({BOS: {A: 1.0}, A: {A: 0.59, B: 0.4, EOS: 0.01}, B: {A: 0.59, B: 0.4, EOS: 0.01}},
+                         max_positions=8)
+    hyps = beam_search([chatty], torch.tensor([[A, EOS]]), beam_size=2, max_len_b=100, **IDS)[0]
+    assert len(hyps[0].tokens) == 7
+    torch.manual_seed(0)
+    cfg = ModelConfig(encoder_layers=1, decoder_layers=1, d_model=16, n_heads=2, ffn_dim=32, max_positions=8)
+    model = BiasedTransformer(cfg, 24, {EOS: -20.0}).eval()  # never ends on its own
+    for use_cache in (True, False):
+        hyps = beam_search([model], random_source(0, [3, 7], vocab=24), beam_size=2, max_len_b=100,
+                           use_cache=use_cache, **IDS)
+        assert [len(h[0].tokens) for h in hyps] == [7, 7]
+
+
 def test_ensemble_averages_probabilities():
     """Model 1 says a: 0.9, EOS: 0.1; model 2 says a: 0.3, EOS: 0.7; the ensemble: a 0.6, EOS 0.4.
     After "a" both end. Greedy picks [a] with log 0.6 (log-space averaging would give -0.655)."""

@@ -23,8 +23,8 @@ from mt.decode.run import (
 )
 from mt.model.transformer import Transformer
 from mt.utils.errors import MTError
+from tests.conftest import ROOT, run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
 WORDS = "the a small red house dog cat sees walks der die klein rot Haus Hund Katze sieht läuft".split()
 
 
@@ -200,8 +200,6 @@ def test_missing_or_foreign_checkpoint(tmp_path):
 
 
 def run_translate(args: list[str], cwd: Path, stdin: str = ""):
-    from conftest import run_cli
-
     return run_cli([str(ROOT / "translate.py"), *args], cwd, stdin=stdin, timeout=120,
                    env={"OMP_NUM_THREADS": "1"})
 

@@ -149,7 +149,11 @@ def translate_lines(
     models: Sequence[Transformer], tokenizer: Tokenizer, lines: Sequence[str], decode_cfg: DecodeConfig,
     *, progress: bool = False,
 ) -> list[str]:
-    """The best translation of every line, in input order (see ``translate_nbest``)."""
+    """The best translation of every line, in input order (see ``translate_nbest``).
+
+    This is what validation calls with the trainer's in-memory model: pass the plain ``Transformer``
+    (not a DDP wrapper); nothing is loaded or compiled per call.
+    """
     return [hyps[0].text for hyps in translate_nbest(models, tokenizer, lines, decode_cfg, progress=progress)]
 
 
@@ -205,9 +209,9 @@ def _search(models: Sequence[Transformer], src_tokens: torch.Tensor, cfg: Decode
 
 
 def _length_sorted_batches(lengths: Sequence[int], max_tokens: int, max_sentences: int) -> list[np.ndarray]:
-    """Indices of sentences with (padded-free) ``lengths`` grouped longest first into batches of
-    at most ``max_tokens`` tokens with padding and ``max_sentences`` sentences. A sentence longer
-    than ``max_tokens`` forms a batch of its own."""
+    """Sentence indices grouped, longest first, into batches of at most ``max_sentences`` sentences
+    and ``max_tokens`` tokens, padding included (``lengths`` count EOS). A sentence longer than
+    ``max_tokens`` gets a batch of its own."""
     if not lengths:
         return []
     lengths_np = np.asarray(lengths, dtype=np.int64)

@@ -278,6 +278,6 @@ def greedy_search(
         # Finished rows keep decoding PAD (cheap, ignored) so that the batch keeps its shape.
         tokens = torch.cat([tokens, torch.where(running, best_token, pad_id).unsqueeze(1)], dim=1)
     return [
-        [Hypothesis(row[1:n].tolist(), normalized_score(lp, n, length_penalty), lp)]
-        for row, n, lp in zip(tokens, length.tolist(), log_prob.tolist(), strict=True)
+        [Hypothesis(row[1:n], normalized_score(lp, n, length_penalty), lp)]
+        for row, n, lp in zip(tokens.tolist(), length.tolist(), log_prob.tolist(), strict=True)
     ]

@@ -26,14 +26,14 @@ def lr_at(step: int, cfg: OptimConfig, max_steps: int) -> float:
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig, device_type: str) -> torch.optim.AdamW:
-    """AdamW; weight decay only on matrices (not on biases, layer norms); fused kernel on CUDA."""
+    """AdamW; weight decay only on matrices (not on biases, layer norms); fused kernel where available."""
     decay, no_decay = [], []
     for param in model.parameters():
         if param.requires_grad:
             (decay if param.dim() >= 2 else no_decay).append(param)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
-    fused = cfg.fused and device_type == "cuda"
+    fused = cfg.fused and device_type in ("cuda", "cpu")  # fused CPU kernels exist since torch 2.4
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=fused or None)
 
 
