@@ -138,7 +138,14 @@ class Trainer:
         loss_sum = nll_sum = 0.0
         for i, batch in enumerate(batches):
             sync = i == len(batches) - 1
-            loss, nll = self.forward_backward(batch.to(self.device, non_blocking=True), scale, sync)
+            try:
+                loss, nll = self.forward_backward(batch.to(self.device, non_blocking=True), scale, sync)
+            except torch.OutOfMemoryError:
+                raise MTError(
+                    f"out of memory at step {self.step + 1} on a batch of {len(batch)} sentences x "
+                    f"{batch.tgt_in.size(1)} target tokens; lower trainer.max_tokens (now "
+                    f"{self.tc.max_tokens}) and raise trainer.update_freq to keep the effective batch. "
+                    f"The last good checkpoint is {self.ckpt_dir / ckpt.LAST}") from None
             loss_sum, nll_sum = loss_sum + loss, nll_sum + nll
         loss_sum, nll_sum = dist.all_reduce_sum([loss_sum, nll_sum])
         finite = math.isfinite(loss_sum)
