@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tests.conftest import ROOT, run_cli
 
 TINY = [
-    "data.demo_sizes={train:3000,valid:50,test:50}", "tokenizer.vocab_size=300",
+    "data.demo_sizes={train:3000,valid:50,test:50}", "tokenizer.vocab_size=500",
     "model.encoder_layers=1", "model.decoder_layers=1", "model.d_model=64", "model.n_heads=2",
     "model.ffn_dim=128", "optim.warmup_steps=20", "trainer.max_tokens=512", "trainer.log_every=1",
     "trainer.progress=false", "trainer.threads=1", "trainer.valid_bleu=false", "trainer.test_at_end=false",

@@ -138,10 +138,16 @@ def train_tokenizer(
         spm.SentencePieceTrainer.train(**args)
     except RuntimeError as e:
         message = str(e)
+        detail = message.split("] ")[-1].strip()
+        if "smaller than required_chars" in message:  # every character (and byte piece) needs an id
+            raise ConfigError(
+                f"tokenizer.vocab_size={cfg.vocab_size} is too small for the characters of this corpus "
+                f"({detail}); raise tokenizer.vocab_size, or lower tokenizer.character_coverage"
+            ) from None
         if "Vocabulary size" in message or "vocab_size" in message:
             raise ConfigError(
                 f"tokenizer.vocab_size={cfg.vocab_size} is too large for this corpus "
-                f"({message.split('] ')[-1].strip()}); lower tokenizer.vocab_size"
+                f"({detail}); lower tokenizer.vocab_size"
             ) from None
         raise DataError(f"SentencePiece training failed: {message}") from None
     return Tokenizer.from_file(f"{model_prefix}.model")
