@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mt.data.batching import BUCKET_ORDERS
 from mt.utils.errors import MTError
 from tests.conftest import run_cli
 
@@ -19,7 +20,7 @@ sys.path.insert(0, str(SCRIPTS))
 
 import benchmark  # noqa: E402
 from benchmarks import data as bench  # noqa: E402
-from benchmarks.common import BenchmarkError, run_measured  # noqa: E402
+from benchmarks.common import BenchmarkError, hydra_value, run_measured  # noqa: E402
 
 DATA_KEYS = {"pairs", "prepare_s", "peak_rss_gib", "reuse_s", "generate_s", "train_pairs_kept", "vocab_size",
              "cpu_count", "machine"}
@@ -109,9 +110,16 @@ def test_run_measured_sums_the_memory_of_a_process_tree():
     parent = f"import subprocess, sys; b = b'x' * (150 * 2**20); subprocess.run([sys.executable, '-c', {child!r}])"
     run = run_measured([sys.executable, "-c", parent], poll_s=0.05, log_marks={"ready": "child ready"})
     assert run.returncode == 0 and "child ready" in run.stderr and 0 < run.marks["ready"] < run.seconds
-    assert 0.14 < run.max_process_rss_gib < 0.25  # the largest single process
+    assert 0.14 < run.max_process_rss_gib < 0.5  # the largest single process (allocator slack varies)
     assert run.peak_tree_rss_gib > 0.28  # both at once
-    assert run.peak_rss_gib == run.peak_tree_rss_gib
+    assert run.peak_rss_gib == max(run.peak_tree_rss_gib, run.max_process_rss_gib)
+
+
+@pytest.mark.parametrize("path", ["/d/a b", "/d/it's", "/d/k=v,w[1]", "/d/a\\b", "/d/end\\", "/d/a\\'b"])
+def test_hydra_value_survives_the_override_parser(path):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    assert OverridesParser.create().parse_override(f"data.local_dir={hydra_value(path)}").value() == path
 
 
 def test_stage_seconds_by_hand():
@@ -127,13 +135,13 @@ def test_stage_seconds_by_hand():
 
 
 def test_data_benchmark_prints_its_measurements_as_the_last_line(tmp_path):
-    result = run_cli([str(SCRIPTS / "benchmark.py"), "data", "--pairs", "2000", "--eval-pairs", "100",
+    result = run_cli([str(SCRIPTS / "benchmark.py"), "data", "--pairs", "1000", "--eval-pairs", "50",
                       "--word-types", "500", "--vocab-size", "500", "--workdir", str(tmp_path), "--quiet"],
                      cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert DATA_KEYS <= set(out)
-    assert out["pairs"] == 2000 and out["vocab_size"] == 500 and 1500 < out["train_pairs_kept"] <= 2000
+    assert out["pairs"] == 1000 and out["vocab_size"] == 500 and 900 < out["train_pairs_kept"] <= 1000
     assert out["prepare_s"] > 0 and out["reuse_s"] > 0 and 0 < out["peak_rss_gib"] < 4
     assert "prepare" in result.stderr and "peak RSS" in result.stderr
     assert list(tmp_path.iterdir()) == []  # removed without --keep
@@ -155,6 +163,7 @@ def test_batches_benchmark_on_a_tiny_local_corpus(tmp_path):
     # every batch holds at most 1024 padded slots per side, so there are at least this many
     assert out["batches"] >= max(out["src_tokens"], out["tgt_tokens"]) / 1024
     assert 0.8 < out["real_token_fraction"] <= 1.0
+    assert out["bucket_order"] in BUCKET_ORDERS  # batch_by_tokens' default, as the trainer gets it
 
 
 def test_batches_names_the_missing_files(tmp_path):

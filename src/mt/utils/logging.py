@@ -4,10 +4,9 @@ only log warnings and errors, so a multi-GPU run reads like a single-process one
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
-
-from mt.utils.dist import get_rank
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -15,7 +14,9 @@ _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def setup_logging(log_file: Path | None = None, level: int = logging.INFO) -> None:
     """Configure the ``mt`` logger once per process (idempotent)."""
     logger = logging.getLogger("mt")
-    rank = get_rank()
+    # torchrun's RANK, read directly: importing mt.utils.dist would load torch (seconds, ~185 MiB)
+    # into processes that only prepare data.
+    rank = int(os.environ.get("RANK", 0))
     logger.setLevel(level if rank == 0 else logging.WARNING)
     logger.propagate = False
     for handler in list(logger.handlers):
