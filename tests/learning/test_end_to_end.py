@@ -6,7 +6,6 @@ a reduced demo corpus for a couple of minutes on 2 CPU cores.
 """
 
 import json
-from pathlib import Path
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

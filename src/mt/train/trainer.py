@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from tqdm import tqdm
@@ -203,7 +203,8 @@ class Trainer:
             "signal": self._stop_signal is not None,
         }
         if self.info.distributed:  # every rank must stop at the same step, or collectives hang
-            flags = dict(zip(flags, (v > 0 for v in dist.all_reduce_sum([float(f) for f in flags.values()]))))
+            agreed = dist.all_reduce_sum([float(f) for f in flags.values()])
+            flags = {name: count > 0 for name, count in zip(flags, agreed, strict=True)}
         return next((name for name, flag in flags.items() if flag), "")
 
     # ------------------------------------------------------------------ validation

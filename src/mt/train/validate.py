@@ -71,7 +71,7 @@ class Validator:
     def _samples(self, hyps: list[str], step: int) -> None:
         k = self.t.tc.num_sample_translations
         rows = [f"**src:** {s}  \n**ref:** {r}  \n**hyp:** {h}"
-                for s, r, h in zip(self.src_lines[:k], self.ref_lines[:k], hyps[:k])]
+                for s, r, h in zip(self.src_lines[:k], self.ref_lines[:k], hyps[:k], strict=False)]
         if rows:
             self.t.writer.text("valid/samples", "\n\n".join(rows), step)
 
