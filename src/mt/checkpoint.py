@@ -9,15 +9,14 @@ by the trainer (``mt.train.trainer``):
     vocab           {"size", "pad_id", "unk_id", "bos_id", "eos_id"}
     tokenizer       {"model": uint8 tensor of the SentencePiece model, "path": str}
     src_lang, tgt_lang, config (the whole resolved train config as plain data)
-    optimizer, scheduler, scaler, trainer (step, epoch, sampler position, ...), rng   (training state)
+    optimizer, scaler, trainer (step, epoch, sampler position, ...), rng   (training state; the
+                    learning-rate schedule is a pure function of the step, so it has no state)
 """
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import torch
 
 from mt.utils.errors import MTError
+from mt.utils.io import atomic_open
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -36,24 +36,10 @@ class CheckpointError(MTError):
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
-    """Write ``state`` to ``path`` atomically: temp file in the same directory, fsync, rename.
-
-    A crash (or SIGKILL) mid-write leaves the previous file under ``path`` intact.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``state`` to ``path`` atomically (temp file, fsync, rename): a crash or SIGKILL mid-write
+    leaves the previous file under ``path`` intact."""
+    with atomic_open(path, "wb", encoding=None) as f:
+        torch.save(state, f)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -134,13 +120,8 @@ def average_checkpoints(paths: Sequence[str | Path]) -> dict[str, Any]:
             total[k] += v.to(torch.float64)
     model = {k: (v / len(paths)).to(first["model"][k].dtype) for k, v in total.items()}
     keep = {k: v for k, v in first.items()
-            if k not in ("model", "optimizer", "scheduler", "scaler", "trainer", "rng")}
+            if k not in ("model", "optimizer", "scaler", "trainer", "rng")}
     keep["model"] = model
     keep["averaged_from"] = [str(p) for p in paths]
     return keep
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
