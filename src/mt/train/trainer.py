@@ -7,6 +7,7 @@ directory that holds ``last.pt`` continues exactly where that one stopped.
 
 from __future__ import annotations
 
+import logging
 import math
 import signal
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import torch
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from mt import checkpoint as ckpt
 from mt.config import TrainConfig, to_dict
@@ -90,28 +92,33 @@ class Trainer:
         handlers = self._install_signal_handlers()
         bar = tqdm(total=self.tc.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
                    disable=not (self.tc.progress and self.info.is_main), smoothing=0.1)
-        window = _Window()
         start, time_at_start = time.perf_counter(), self.train_time_s
         batches = self._batch_stream()
-        reason = ""
-        try:
-            while not reason:
-                stats = self.train_step([next(batches) for _ in range(self.tc.update_freq)])
-                self.train_time_s = time_at_start + time.perf_counter() - start
-                window.add(stats)
-                bar.update(1)
-                if self.step % self.tc.log_every == 0:
-                    self._log_train(window.flush(), bar)
-                reason = self._stop_reason()
-                if self.step % self.tc.valid_every == 0 or reason in ("max_steps", "max_epochs", "max_time"):
-                    if self.validate() and not reason:
-                        reason = "patience"
-                if self.step % self.tc.save_every == 0 or reason:
-                    self.save()
-        finally:
-            bar.close()
-            self._restore_signal_handlers(handlers)
+        # Log lines print above the progress bar instead of through it.
+        with logging_redirect_tqdm(loggers=[logging.getLogger("mt")]):
+            try:
+                reason = self._loop(bar, batches, start, time_at_start)
+            finally:
+                bar.close()
+                self._restore_signal_handlers(handlers)
         log.info("training stopped at step %d (%s) after %.1f min", self.step, reason, self.train_time_s / 60)
+        return reason
+
+    def _loop(self, bar: tqdm, batches: Iterator[Batch], start: float, time_at_start: float) -> str:
+        window, reason = _Window(), ""
+        while not reason:
+            stats = self.train_step([next(batches) for _ in range(self.tc.update_freq)])
+            self.train_time_s = time_at_start + time.perf_counter() - start
+            window.add(stats)
+            bar.update(1)
+            if self.step % self.tc.log_every == 0:
+                self._log_train(window.flush(), bar)
+            reason = self._stop_reason()
+            if self.step % self.tc.valid_every == 0 or reason in ("max_steps", "max_epochs", "max_time"):
+                if self.validate() and not reason:
+                    reason = "patience"
+            if self.step % self.tc.save_every == 0 or reason:
+                self.save()
         return reason
 
     def _batch_stream(self) -> Iterator[Batch]:
@@ -301,8 +308,6 @@ class Trainer:
         self.writer.scalars("train", {"ppl": perplexity(w["nll"])}, self.step)
         bar.set_postfix(loss=f"{w['loss']:.3f}", lr=f"{w['lr']:.2e}", tok_s=f"{w['tgt_tok_per_s']:.0f}",
                         refresh=False)
-        if not bar.disable:
-            return
         log.info("step %d | loss %.3f | nll %.3f | lr %.2e | gnorm %.2f | %.0f tgt tok/s", self.step,
                  w["loss"], w["nll"], w["lr"], w["grad_norm"], w["tgt_tok_per_s"])
 
