@@ -65,12 +65,12 @@ class Trainer:
 
         train = self.data.split("train")
         self.train_set = train
-        batches = batch_by_tokens(train.src_lengths, train.tgt_lengths, self.tc.max_tokens)
-        self.sampler = EpochBatchSampler(batches, seed=self.tc.seed, rank=self.info.rank,
-                                         world_size=self.info.world_size)
-        if len(self.sampler) == 0:
-            raise MTError(f"the train split has {len(batches)} batches, fewer than the "
-                          f"{self.info.world_size} ranks; lower trainer.max_tokens or use fewer GPUs")
+        try:  # a sentence over the budget, or fewer batches than ranks, is the user's to fix
+            batches = batch_by_tokens(train.src_lengths, train.tgt_lengths, self.tc.max_tokens)
+            self.sampler = EpochBatchSampler(batches, seed=self.tc.seed, rank=self.info.rank,
+                                             world_size=self.info.world_size)
+        except ValueError as e:
+            raise MTError(f"cannot batch the train split of {self.data.directory}: {e}") from None
         self.validator = Validator(self)
         self.writer = MetricsWriter(self.run_dir / "tensorboard")
 
