@@ -77,6 +77,7 @@ def _config(args: argparse.Namespace, run_dir: Path):
 
 def run(args: argparse.Namespace) -> dict:
     from mt.train.trainer import Trainer
+    from mt.utils.device import DTYPES
     from mt.utils.logging import setup_logging
 
     setup_logging()
@@ -98,8 +99,7 @@ def run(args: argparse.Namespace) -> dict:
                                     batch.num_tgt_tokens, batch.src_tokens.size(1), batch.tgt_in.size(1))
         elapsed = time.perf_counter() - start
         trainer.close()
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[trainer.precision]
-    peak = gemm_peak_gflops(dtype)
+    peak = gemm_peak_gflops(DTYPES[trainer.precision])
     achieved = flops / elapsed / 1e9
     return {
         "workload": "M30K-small", "precision": trainer.precision, "threads": args.threads,

@@ -34,6 +34,7 @@ from mt.data.download import DataError
 from mt.data.tokenizer import Tokenizer
 from mt.decode.search import Hypothesis, beam_search, greedy_search
 from mt.model.transformer import Transformer
+from mt.utils.device import autocast, resolve_device
 from mt.utils.errors import MTError
 from mt.utils.io import atomic_open
 from mt.utils.logging import get_logger
@@ -63,17 +64,6 @@ class Translation:
     """Target ids without BOS/EOS."""
 
 
-def resolve_device(name: str | torch.device) -> torch.device:
-    """``auto`` is CUDA when available, else CPU; asking for CUDA without one is an MTError."""
-    if isinstance(name, torch.device):
-        return name
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise MTError(f"decode.device={name} but no CUDA device is available; use decode.device=cpu or auto")
-    return torch.device(name)
-
-
 def load_for_inference(
     paths: Sequence[str | Path], device: str | torch.device = "auto"
 ) -> tuple[list[Transformer], Tokenizer, dict[str, Any]]:
@@ -85,7 +75,7 @@ def load_for_inference(
     """
     if not paths:
         raise MTError("no checkpoint given: use checkpoint=PATH (or checkpoint=[A,B] to ensemble)")
-    target = resolve_device(device)
+    target = resolve_device(device, key="decode.device")
     models: list[Transformer] = []
     first: tuple[Path, dict[str, Any]] | None = None
     for path in map(Path, paths):
@@ -181,7 +171,7 @@ def translate_nbest(
     results: list[list[Translation]] = [[Translation("", 0.0, 0.0, [])] for _ in lines]
     max_sentences = len(ids) if device.type == "cuda" else max(1, CPU_MAX_BEAM_ROWS // decode_cfg.beam_size)
     batches = _length_sorted_batches([len(x) + 1 for x in ids], decode_cfg.max_tokens, max_sentences)
-    with _eval_mode(models), torch.inference_mode(), _autocast(device, decode_cfg.precision), tqdm(
+    with _eval_mode(models), torch.inference_mode(), autocast(device, decode_cfg.precision), tqdm(
         total=len(lines), desc="translate", unit="sent", file=sys.stderr, disable=not progress,
         dynamic_ncols=True,
     ) as bar:
@@ -236,15 +226,6 @@ def _eval_mode(models: Sequence[torch.nn.Module]) -> Iterator[None]:
     finally:
         for m, training in zip(models, was_training, strict=True):
             m.train(training)
-
-
-def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    if dtype is None:
-        raise ConfigError(f"decode.precision={precision!r} is not one of fp32, bf16, fp16")
-    return torch.autocast(device.type, dtype=dtype)
 
 
 def resolve_path(path: str | Path, work_dir: str | Path = ".") -> Path:

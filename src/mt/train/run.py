@@ -7,10 +7,11 @@ from pathlib import Path
 
 from mt import checkpoint as ckpt
 from mt.config import TrainConfig, to_dict
+from mt.decode.run import write_text_lines
 from mt.train.trainer import Trainer
 from mt.train.validate import score_split
 from mt.utils import dist
-from mt.utils.io import atomic_open, write_json
+from mt.utils.io import write_json
 from mt.utils.logging import get_logger, setup_logging
 
 log = get_logger(__name__)
@@ -51,7 +52,7 @@ def final_evaluation(trainer: Trainer, reason: str) -> dict:
             "stop_reason": reason, "train_time_s": round(trainer.train_time_s, 1),
             "best_valid": trainer.best_score, "best_metric": tc.best_metric,
         }
-        _write_hypotheses(trainer.run_dir / "test.hyp.txt", test["hypotheses"])
+        write_text_lines(str(trainer.run_dir / "test.hyp.txt"), test["hypotheses"])
         if tc.average_last > 1:
             results["averaged"] = _score_average(trainer)
         trainer.writer.scalars("test", {"bleu": s["bleu"], "chrf": s["chrf"]}, trainer.step)
@@ -72,11 +73,6 @@ def _score_average(trainer: Trainer) -> dict:
     s = score_split(trainer, "test")["scores"]
     log.info("averaged last %d checkpoints: test BLEU %.2f chrF %.2f", len(paths), s["bleu"], s["chrf"])
     return {"checkpoint": str(out), "num_checkpoints": len(paths), "bleu": s["bleu"], "chrf": s["chrf"]}
-
-
-def _write_hypotheses(path: Path, hyps: list[str]) -> None:
-    with atomic_open(path) as f:
-        f.writelines(h + "\n" for h in hyps)
 
 
 def _hparams(trainer: Trainer) -> dict:

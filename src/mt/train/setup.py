@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import torch
@@ -16,27 +15,6 @@ from mt.utils.errors import MTError
 from mt.utils.logging import get_logger
 
 log = get_logger(__name__)
-
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` picks CUDA when present; ``cuda`` without a GPU is a clear error."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise MTError("trainer.device=cuda but no CUDA GPU is visible; use trainer.device=cpu")
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
-
-
-def autocast_context(device: torch.device, precision: str):
-    """Autocast for bf16/fp16 (the model stays fp32: master weights and optimizer state in fp32)."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
-
 
 def cpu_has_fast_bf16() -> bool:
     """True when the CPU multiplies bf16 natively (AMX or AVX512-BF16). Without either, PyTorch

@@ -7,6 +7,7 @@ directory that holds ``last.pt`` continues exactly where that one stopped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import signal
@@ -25,16 +26,10 @@ from mt.data.collate import Batch, collate
 from mt.train.loss import label_smoothed_nll, perplexity
 from mt.train.metrics import MetricsWriter
 from mt.train.optim import build_optimizer, lr_at, set_lr
-from mt.train.setup import (
-    autocast_context,
-    build_model,
-    load_data,
-    resolve_device,
-    resolve_precision,
-    wrap_model,
-)
+from mt.train.setup import build_model, load_data, resolve_precision, wrap_model
 from mt.train.validate import Validator
 from mt.utils import dist
+from mt.utils.device import autocast, resolve_device
 from mt.utils.errors import MTError
 from mt.utils.logging import get_logger
 
@@ -47,7 +42,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path):
         self.cfg, self.tc, self.run_dir = cfg, cfg.trainer, Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
-        self.device = resolve_device(self.tc.device, dist.env_info().local_rank)
+        self.device = resolve_device(self.tc.device, dist.env_info().local_rank, key="trainer.device")
         self.info = dist.init_distributed(self.device.type)
         self.precision = resolve_precision(self.device, self.tc.precision)
         if self.tc.threads > 0:
@@ -61,7 +56,7 @@ class Trainer:
                                                 compile_model=self.tc.compile)
         self.optimizer = build_optimizer(self.model, cfg.optim, self.device.type)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
-        self.autocast = lambda: autocast_context(self.device, self.precision)
+        self.autocast = lambda: autocast(self.device, self.precision)
 
         train = self.data.split("train")
         self.train_set = train
@@ -166,7 +161,7 @@ class Trainer:
 
     def forward_backward(self, batch: Batch, scale: float, sync: bool) -> tuple[float, float]:
         """Forward and backward of one batch; gradients synchronised across ranks only if ``sync``."""
-        no_sync = self.ddp.no_sync() if (self.ddp is not None and not sync) else _null()
+        no_sync = self.ddp.no_sync() if (self.ddp is not None and not sync) else contextlib.nullcontext()
         with no_sync:
             with self.autocast():
                 logits = self.train_model(batch.src_tokens, batch.tgt_in)  # (B, T, V)
@@ -357,10 +352,3 @@ class _Window:
         self.reset()
         return out
 
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
 from mt.data.batching import batch_by_tokens
 from mt.data.collate import collate
-from mt.decode.run import translate_lines
+from mt.decode.run import read_text_lines, translate_lines
 from mt.eval.metrics import score_corpus
 from mt.train.loss import label_smoothed_nll, perplexity
 from mt.utils import dist
@@ -21,11 +20,6 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
-def read_lines(path: Path) -> list[str]:
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f]
-
-
 class Validator:
     """Scores the model on the valid split; every rank computes the loss, rank 0 decodes for BLEU."""
 
@@ -35,8 +29,8 @@ class Validator:
         self.valid = data.split("valid")
         self.batches = batch_by_tokens(self.valid.src_lengths, self.valid.tgt_lengths, trainer.tc.max_tokens)
         n = trainer.tc.valid_bleu_max_sentences
-        self.src_lines = read_lines(data.text_path("valid", lang.src_lang))[:n]
-        self.ref_lines = read_lines(data.text_path("valid", lang.tgt_lang))[:n]
+        self.src_lines = read_text_lines(str(data.text_path("valid", lang.src_lang)))[:n]
+        self.ref_lines = read_text_lines(str(data.text_path("valid", lang.tgt_lang)))[:n]
 
     @torch.no_grad()
     def loss(self) -> dict[str, float]:
@@ -79,8 +73,8 @@ class Validator:
 def score_split(trainer: Trainer, split: str, model: torch.nn.Module | None = None) -> dict:
     """Decode a whole split with the beam decoder and score it (BLEU, chrF, TER + signatures)."""
     data, lang = trainer.data, trainer.cfg.data
-    src = read_lines(data.text_path(split, lang.src_lang))
-    ref = read_lines(data.text_path(split, lang.tgt_lang))
+    src = read_text_lines(str(data.text_path(split, lang.src_lang)))
+    ref = read_text_lines(str(data.text_path(split, lang.tgt_lang)))
     hyps = translate_lines([model or trainer.model], trainer.tokenizer, src, trainer.cfg.decode,
                            progress=trainer.tc.progress)
     scores = score_corpus(hyps, ref)
