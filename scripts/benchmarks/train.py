@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--seconds", type=float, default=60.0, help="measured time after warm-up")
     parser.add_argument("--warmup-steps", type=int, default=10)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, or auto (trainer.device)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=4096)
     parser.add_argument("--compile", action="store_true", help="trainer.compile=true (torch.compile)")
@@ -30,17 +31,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. model.encoder_layers=6")
 
 
-def gemm_peak_gflops(dtype: torch.dtype, seconds: float = 3.0) -> float:
-    """Best-of-several GFLOP/s of a (4096 x 1024) @ (1024 x 1024) matmul: the ceiling for MFU."""
-    a, b = torch.randn(4096, 1024, dtype=dtype), torch.randn(1024, 1024, dtype=dtype)
+def gemm_peak_gflops(dtype: torch.dtype, seconds: float = 3.0, device: str = "cpu") -> float:
+    """Best-of-several GFLOP/s of an (m x k) @ (k x n) matmul: the ceiling for MFU. On CPU 4096 x
+    1024 x 1024; on a GPU, which needs far larger products to reach its peak, 8192 x 8192 x 8192."""
+    m, k, n = (8192, 8192, 8192) if device.startswith("cuda") else (4096, 1024, 1024)
+    a = torch.randn(m, k, device=device).to(dtype)
+    b = torch.randn(k, n, device=device).to(dtype)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     for _ in range(3):
         a @ b
+    sync()
     best, deadline = 0.0, time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         start = time.perf_counter()
         for _ in range(5):
             a @ b
-        best = max(best, 5 * 2 * 4096 * 1024 * 1024 / (time.perf_counter() - start) / 1e9)
+        sync()
+        best = max(best, 5 * 2 * m * k * n / (time.perf_counter() - start) / 1e9)
     return best
 
 
@@ -66,7 +73,7 @@ def _config(args: argparse.Namespace, run_dir: Path):
     overrides = [
         "experiment=multi30k_en_de", f"data.local_dir={Path(args.data).resolve()}",
         f"data.cache_dir={args.cache_dir}", f"trainer.precision={args.precision}",
-        f"trainer.threads={args.threads}", f"trainer.max_tokens={args.max_tokens}",
+        f"trainer.threads={args.threads}", f"trainer.device={args.device}", f"trainer.max_tokens={args.max_tokens}",
         f"trainer.compile={str(args.compile).lower()}", "trainer.progress=false",
         f"run_dir={run_dir}", f"work_dir={REPO}", *args.overrides,
     ]
@@ -88,8 +95,10 @@ def run(args: argparse.Namespace) -> dict:
         batches = trainer._batch_stream()
         for _ in range(args.warmup_steps):
             trainer.train_step([next(batches)])
+        sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
         steps = src = tgt = 0
         flops = 0.0
+        sync()
         start = time.perf_counter()
         while time.perf_counter() - start < args.seconds:
             batch = next(batches)
@@ -97,15 +106,21 @@ def run(args: argparse.Namespace) -> dict:
             steps, src, tgt = steps + 1, src + batch.num_src_tokens, tgt + batch.num_tgt_tokens
             flops += training_flops(cfg.model, trainer.tokenizer.vocab_size, batch.num_src_tokens,
                                     batch.num_tgt_tokens, batch.src_tokens.size(1), batch.tgt_in.size(1))
+        sync()
         elapsed = time.perf_counter() - start
         trainer.close()
-    peak = gemm_peak_gflops(DTYPES[trainer.precision])
+    peak = gemm_peak_gflops(DTYPES[trainer.precision], device=str(trainer.device))
     achieved = flops / elapsed / 1e9
     return {
-        "workload": "M30K-small", "precision": trainer.precision, "threads": args.threads,
+        "workload": "M30K-small", "device": _device_name(trainer.device), "precision": trainer.precision,
+        "threads": args.threads,
         "compile": args.compile, "max_tokens": args.max_tokens, "steps": steps,
         "seconds": round(elapsed, 1), "tgt_tok_per_s": round(tgt / elapsed, 1),
         "src_tok_per_s": round(src / elapsed, 1), "achieved_gflops": round(achieved, 1),
         "peak_gflops": round(peak, 1), "mfu": round(achieved / peak, 3),
         "params_m": round(trainer.model.num_parameters() / 1e6, 2),
     }
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"

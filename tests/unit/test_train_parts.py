@@ -7,7 +7,7 @@ import torch
 
 from mt import checkpoint as ckpt
 from mt.config import OptimConfig
-from mt.train.loss import label_smoothed_nll
+from mt.train.loss import label_smoothed_nll, projected_label_smoothed_nll
 from mt.train.optim import lr_at
 
 
@@ -90,3 +90,37 @@ def test_interrupted_save_keeps_previous_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert ckpt.load_checkpoint(path)["model"]["w"][0].item() == 1.0
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.1])
+def test_projected_loss_matches_reference(epsilon):
+    """The fused projection + loss gives the reference's loss, nll and gradients; pad rows are ignored
+    and chunking changes nothing."""
+    torch.manual_seed(0)
+    hidden = torch.randn(3, 7, 16, requires_grad=True)
+    weight = torch.randn(50, 16, requires_grad=True)
+    target = torch.randint(1, 50, (3, 7))
+    target[0, 4:] = 0
+    target[2, 1:] = 0
+    ref_loss, ref_nll = label_smoothed_nll(hidden @ weight.t(), target, epsilon=epsilon, pad_id=0)
+    ref_grads = torch.autograd.grad(ref_loss * 0.5, [hidden, weight])
+    for chunk in (50, 150, 10_000):
+        loss, nll = projected_label_smoothed_nll(hidden, weight, target, epsilon=epsilon, pad_id=0,
+                                                 chunk_elements=chunk)
+        torch.testing.assert_close(loss, ref_loss)
+        torch.testing.assert_close(nll, ref_nll)
+        grads = torch.autograd.grad(loss * 0.5, [hidden, weight])
+        for got, want in zip(grads, ref_grads, strict=True):
+            torch.testing.assert_close(got, want)
+        assert not grads[0][0, 4:].any() and not grads[0][2, 1:].any()  # pad rows get no gradient
+
+
+def test_projected_loss_under_bf16_autocast():
+    torch.manual_seed(0)
+    hidden, weight = torch.randn(20, 16), torch.randn(40, 16)
+    target = torch.randint(1, 40, (20,))
+    ref, _ = label_smoothed_nll(hidden @ weight.t(), target, epsilon=0.1, pad_id=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, _ = projected_label_smoothed_nll(hidden, weight, target, epsilon=0.1, pad_id=0)
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, ref, rtol=2e-2, atol=0)

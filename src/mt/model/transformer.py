@@ -65,6 +65,24 @@ def sinusoidal_positions(max_positions: int, dim: int) -> Tensor:
     return table
 
 
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` with a cheaper mask on CPU.
+
+    PyTorch's CPU dropout draws its mask with ``bernoulli_``, which is about 3x slower than drawing
+    uniforms and comparing. Here the mask is drawn once as fp32, already scaled by 1 / (1 - p), so
+    that forward and backward are each one multiplication (5.4 against 15.1 ms forward + backward
+    for 4000 x 256 on 2 cores). GPUs keep PyTorch's fused kernel.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if x.device.type != "cpu":
+            return F.dropout(x, self.p, training=True)
+        mask = torch.rand(x.shape, device=x.device).ge_(self.p).div_(1.0 - self.p)
+        return x * mask.to(x.dtype)
+
+
 class Attention(nn.Module):
     """Multi-head attention over ``F.scaled_dot_product_attention`` (flash/memory-efficient kernels
     where the backend has them). Self-attention projects Q, K, V with one fused matmul; cross-attention
@@ -119,7 +137,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(d_model, ffn_dim), nn.Linear(ffn_dim, d_model)
         self.activation = F.relu if activation == "relu" else F.gelu
-        self.activation_dropout = nn.Dropout(activation_dropout)
+        self.activation_dropout = Dropout(activation_dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc2(self.activation_dropout(self.activation(self.fc1(x))))
@@ -130,7 +148,7 @@ class Sublayer(nn.Module):
 
     def __init__(self, d_model: int, dropout: float, pre_norm: bool):
         super().__init__()
-        self.norm, self.dropout, self.pre_norm = nn.LayerNorm(d_model), nn.Dropout(dropout), pre_norm
+        self.norm, self.dropout, self.pre_norm = nn.LayerNorm(d_model), Dropout(dropout), pre_norm
 
     def forward(self, x: Tensor, fn) -> tuple[Tensor, object]:
         out = fn(self.norm(x) if self.pre_norm else x)
@@ -194,7 +212,7 @@ class Transformer(nn.Module):
             vocab_size, cfg.d_model, padding_idx=pad_id)
         self.register_buffer("positions", sinusoidal_positions(cfg.max_positions, cfg.d_model),
                              persistent=False)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.encoder_layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.encoder_layers))
         self.decoder_layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.decoder_layers))
         # Pre-norm stacks end with a layer norm; post-norm layers already normalise their output.
@@ -236,8 +254,10 @@ class Transformer(nn.Module):
         """An empty decoder cache with the cross-attention keys/values of ``enc`` projected once."""
         return KVCache([layer.cross_attn.project_kv(enc.out) for layer in self.decoder_layers], enc.src_mask)
 
-    def decode(self, tgt_in: Tensor, enc: EncoderOut, cache: KVCache | None = None) -> Tensor:
-        """Logits (B, T, V) for decoder input ``tgt_in`` (B, T).
+    def decode(self, tgt_in: Tensor, enc: EncoderOut, cache: KVCache | None = None, *,
+               features_only: bool = False) -> Tensor:
+        """Logits (B, T, V) for decoder input ``tgt_in`` (B, T); with ``features_only``, the decoder
+        states (B, T, D) before the output projection (``output_weight``).
 
         Without a cache, ``tgt_in`` is the whole prefix (teacher forcing). With a cache, ``tgt_in``
         holds only the steps after the ``cache.length`` already cached ones, and the cache is extended.
@@ -248,16 +268,22 @@ class Transformer(nn.Module):
             x = layer(x, enc, cache, i)
         if cache is not None:
             cache.length += tgt_in.size(1)
-        return self.project(self.decoder_norm(x))
+        x = self.decoder_norm(x)
+        return x if features_only else self.project(x)
+
+    @property
+    def output_weight(self) -> Tensor:
+        """The output projection's weight (V, D): the target embedding when tied."""
+        return self.tgt_embed.weight if self.output_proj is None else self.output_proj.weight
 
     def project(self, hidden: Tensor) -> Tensor:
         """Output logits (..., V) from decoder states (..., D)."""
-        weight = self.tgt_embed.weight if self.output_proj is None else self.output_proj.weight
-        return F.linear(hidden, weight)
+        return F.linear(hidden, self.output_weight)
 
-    def forward(self, src_tokens: Tensor, tgt_in: Tensor) -> Tensor:
-        """Teacher-forced logits (B, T, V)."""
-        return self.decode(tgt_in, self.encode(src_tokens))
+    def forward(self, src_tokens: Tensor, tgt_in: Tensor, *, features_only: bool = False) -> Tensor:
+        """Teacher-forced logits (B, T, V), or decoder states (B, T, D) with ``features_only`` (for a
+        loss that fuses the output projection, as the trainer's does)."""
+        return self.decode(tgt_in, self.encode(src_tokens), features_only=features_only)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -23,7 +23,7 @@ from mt import checkpoint as ckpt
 from mt.config import TrainConfig, to_dict
 from mt.data.batching import EpochBatchSampler, batch_by_tokens
 from mt.data.collate import Batch, collate
-from mt.train.loss import label_smoothed_nll, perplexity
+from mt.train.loss import perplexity, projected_label_smoothed_nll
 from mt.train.metrics import MetricsWriter
 from mt.train.optim import build_optimizer, lr_at, set_lr
 from mt.train.setup import build_model, load_data, resolve_precision, wrap_model
@@ -164,9 +164,10 @@ class Trainer:
         no_sync = self.ddp.no_sync() if (self.ddp is not None and not sync) else contextlib.nullcontext()
         with no_sync:
             with self.autocast():
-                logits = self.train_model(batch.src_tokens, batch.tgt_in)  # (B, T, V)
-            loss, nll = label_smoothed_nll(logits, batch.tgt_out, epsilon=self.cfg.optim.label_smoothing,
-                                           pad_id=self.tokenizer.pad_id)
+                hidden = self.train_model(batch.src_tokens, batch.tgt_in, features_only=True)  # (B, T, D)
+                loss, nll = projected_label_smoothed_nll(
+                    hidden, self.model.output_weight, batch.tgt_out,
+                    epsilon=self.cfg.optim.label_smoothing, pad_id=self.tokenizer.pad_id)
             self.scaler.scale(loss * scale).backward()
         return loss.item(), nll.item()
 

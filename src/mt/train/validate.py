@@ -10,7 +10,7 @@ from mt.data.batching import batch_by_tokens
 from mt.data.collate import collate
 from mt.decode.run import read_text_lines, translate_lines
 from mt.eval.metrics import score_corpus
-from mt.train.loss import label_smoothed_nll, perplexity
+from mt.train.loss import perplexity, projected_label_smoothed_nll
 from mt.utils import dist
 from mt.utils.logging import get_logger
 
@@ -41,9 +41,9 @@ class Validator:
             batch = collate([self.valid[int(i)] for i in indices], indices, pad_id=tok.pad_id,
                             bos_id=tok.bos_id, eos_id=tok.eos_id).to(t.device)
             with t.autocast():
-                logits = t.model(batch.src_tokens, batch.tgt_in)
-            loss, nll = label_smoothed_nll(logits, batch.tgt_out, epsilon=t.cfg.optim.label_smoothing,
-                                           pad_id=tok.pad_id)
+                hidden = t.model(batch.src_tokens, batch.tgt_in, features_only=True)
+                loss, nll = projected_label_smoothed_nll(hidden, t.model.output_weight, batch.tgt_out,
+                                                         epsilon=t.cfg.optim.label_smoothing, pad_id=tok.pad_id)
             loss_sum, nll_sum, tokens = loss_sum + loss.item(), nll_sum + nll.item(), tokens + batch.num_tgt_tokens
         return {"loss": loss_sum / tokens, "nll": nll_sum / tokens, "ppl": perplexity(nll_sum / tokens)}
 

@@ -55,9 +55,12 @@ def init_distributed(device_type: str) -> DistInfo:
     """Join the process group when launched by torchrun: NCCL on CUDA, gloo on CPU."""
     info = env_info()
     if info.distributed and not dist.is_initialized():
-        backend = "nccl" if device_type == "cuda" else "gloo"
+        backend = "gloo"
         if device_type == "cuda":
             torch.cuda.set_device(info.local_rank)
+            # NCCL reduces the CUDA gradients; the few CPU scalars the trainer agrees on (token
+            # counts, losses, stop flags) go through gloo, which NCCL alone would reject.
+            backend = "cpu:gloo,cuda:nccl"
         dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30))
     return info
 

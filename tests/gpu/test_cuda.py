@@ -1,0 +1,125 @@
+"""The GPU paths: fp16 with dynamic loss scaling, bf16, NCCL, the fused loss and the decoder on CUDA.
+
+Skipped without a CUDA GPU (CI has none); on a GPU box run ``python -m pytest tests/gpu``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from mt.decode.search import beam_search
+from mt.train.loss import label_smoothed_nll, projected_label_smoothed_nll
+from tests.conftest import ROOT, run_cli
+from tests.smoke.test_resume_and_ddp import TINY, _losses
+from tests.unit.test_search import IDS, random_model, random_source, tokens_of
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cache")
+    out = run_cli(["scripts/prepare_data.py", *TINY, f"data.cache_dir={path}", "--no-progress"], cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return path
+
+
+def _train(run_dir, cache, *extra, launcher=()):
+    args = [*launcher, "train.py", *TINY, f"hydra.run.dir={run_dir}", f"data.cache_dir={cache}",
+            "trainer.device=cuda", "trainer.max_steps=60", "trainer.save_every=30", *extra]
+    out = run_cli(args, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16", "fp32"])
+def test_training_on_cuda_learns_and_resumes(tmp_path, cache, precision):
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("bf16 needs an Ampere or newer GPU")
+    _train(tmp_path, cache, f"trainer.precision={precision}")
+    losses = _losses(tmp_path)
+    assert len(losses) == 60 and losses[-1] < 0.8 * losses[0]
+    out = _train(tmp_path, cache, f"trainer.precision={precision}", "trainer.max_steps=70")
+    assert "resumed from" in out.stderr
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert state["trainer"]["step"] == 70
+    if precision == "fp16":  # the scaler's state travels with the checkpoint
+        assert state["scaler"]["scale"] > 0
+
+
+def test_fp16_overflow_skips_the_update(tmp_path, cache, compose_cfg):
+    """A loss scale too large for fp16 overflows the gradients: the update is skipped, the scale
+    halves, the weights stay as they were."""
+    from mt.config import train_config
+    from mt.train.trainer import Trainer
+
+    cfg = train_config(compose_cfg([*TINY, f"data.cache_dir={cache}", "trainer.device=cuda",
+                                    "trainer.precision=fp16"], tmp_path, ROOT))
+    trainer = Trainer(cfg, tmp_path)
+    trainer.scaler = torch.amp.GradScaler("cuda", init_scale=2.0 ** 60)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    batch = next(trainer._batch_stream())
+    stats = trainer.train_step([batch])
+    assert stats["loss_scale"] == 2.0 ** 59
+    for name, value in trainer.model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    trainer.close()
+
+
+def test_torchrun_on_cuda_trains(tmp_path, cache):
+    _train(tmp_path, cache, "trainer.max_steps=20",
+           launcher=("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1"))
+    assert (tmp_path / "checkpoints" / "last.pt").is_file()
+
+
+COLLECTIVES = """
+import torch
+from mt.utils import dist
+info = dist.init_distributed("cuda")
+assert info.distributed
+t = torch.ones(2, device="cuda")
+torch.distributed.all_reduce(t)  # NCCL
+assert dist.all_reduce_sum([1.0, 2.0]) == [1.0, 2.0]  # CPU scalars: gloo
+torch.distributed.all_reduce(torch.ones(2))
+assert dist.broadcast_object({"a": 1}) == {"a": 1}
+assert dist.all_gather_object(3) == [3]
+print("backend", torch.distributed.get_backend())
+dist.destroy_distributed()
+"""
+
+
+def test_process_group_takes_cuda_and_cpu_tensors(tmp_path):
+    """Under torchrun on GPUs, gradients go through NCCL and the trainer's CPU scalars through gloo."""
+    script = tmp_path / "collectives.py"
+    script.write_text(COLLECTIVES)
+    out = run_cli(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", str(script)],
+                  cwd=ROOT, env={"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "nccl" in out.stdout
+
+
+def test_projected_loss_on_cuda_matches_reference():
+    torch.manual_seed(0)
+    hidden = torch.randn(64, 9, 32, device="cuda", requires_grad=True)
+    weight = torch.randn(300, 32, device="cuda", requires_grad=True)
+    target = torch.randint(0, 300, (64, 9), device="cuda")
+    ref, _ = label_smoothed_nll(hidden @ weight.t(), target, epsilon=0.1, pad_id=0)
+    ref_grads = torch.autograd.grad(ref, [hidden, weight])
+    loss, _ = projected_label_smoothed_nll(hidden, weight, target, epsilon=0.1, pad_id=0, chunk_elements=5000)
+    grads = torch.autograd.grad(loss, [hidden, weight])
+    torch.testing.assert_close(loss, ref, rtol=1e-4, atol=1e-3)
+    for got, want in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_cached_beam_search_on_cuda_equals_uncached(seed):
+    model = random_model(seed).cuda()
+    src = random_source(seed, [7, 3, 9, 5, 2, 9]).cuda()
+    common = dict(beam_size=4, nbest=1, max_len_a=1.0, max_len_b=4, **IDS)
+    cached = beam_search([model], src, use_cache=True, **common)
+    uncached = beam_search([model], src, use_cache=False, **common)
+    assert tokens_of(cached) == tokens_of(uncached)
