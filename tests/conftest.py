@@ -37,3 +37,22 @@ def run_cli(args: list[str], cwd: Path, *, stdin: str | None = None, timeout: in
     full_env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"), **(env or {})}
     return subprocess.run([sys.executable, *args], cwd=cwd, input=stdin, capture_output=True, text=True,
                           timeout=timeout, env=full_env)
+
+
+# A tiny model on a reduced demo corpus: each training run takes seconds.
+TINY = [
+    "data.demo_sizes={train:3000,valid:50,test:50}", "tokenizer.vocab_size=500",
+    "model.encoder_layers=1", "model.decoder_layers=1", "model.d_model=64", "model.n_heads=2",
+    "model.ffn_dim=128", "optim.warmup_steps=20", "trainer.max_tokens=512", "trainer.log_every=1",
+    "trainer.progress=false", "trainer.threads=1", "trainer.valid_bleu=false", "trainer.test_at_end=false",
+    "trainer.best_metric=loss",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory):
+    """The TINY corpus, prepared once for every test that trains on it."""
+    path = tmp_path_factory.mktemp("cache")
+    out = run_cli(["scripts/prepare_data.py", *TINY, f"data.cache_dir={path}", "--no-progress"], cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return path

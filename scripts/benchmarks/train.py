@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=4096)
     parser.add_argument("--compile", action="store_true", help="trainer.compile=true (torch.compile)")
+    parser.add_argument("--loop", default="mt", choices=["mt", "plain"],
+                        help="mt: the real trainer; plain: a textbook nn.Transformer loop on the same "
+                        "batches, model shape and precision (the yardstick)")
     parser.add_argument("--cache-dir", default=str(REPO / "data" / "cache"), help="prepared-data cache")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. model.encoder_layers=6")
 
@@ -93,8 +96,9 @@ def run(args: argparse.Namespace) -> dict:
         cfg = _config(args, Path(tmp))
         trainer = Trainer(cfg, Path(tmp))
         batches = trainer._batch_stream()
+        step = (lambda b: trainer.train_step([b])) if args.loop == "mt" else plain_loop(trainer)
         for _ in range(args.warmup_steps):
-            trainer.train_step([next(batches)])
+            step(next(batches))
         sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
         steps = src = tgt = 0
         flops = 0.0
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> dict:
         start = time.perf_counter()
         while time.perf_counter() - start < args.seconds:
             batch = next(batches)
-            trainer.train_step([batch])
+            step(batch)
             steps, src, tgt = steps + 1, src + batch.num_src_tokens, tgt + batch.num_tgt_tokens
             flops += training_flops(cfg.model, trainer.tokenizer.vocab_size, batch.num_src_tokens,
                                     batch.num_tgt_tokens, batch.src_tokens.size(1), batch.tgt_in.size(1))
@@ -112,9 +116,8 @@ def run(args: argparse.Namespace) -> dict:
     peak = gemm_peak_gflops(DTYPES[trainer.precision], device=str(trainer.device))
     achieved = flops / elapsed / 1e9
     return {
-        "workload": "M30K-small", "device": _device_name(trainer.device), "precision": trainer.precision,
-        "threads": args.threads,
-        "compile": args.compile, "max_tokens": args.max_tokens, "steps": steps,
+        "workload": "M30K-small", "loop": args.loop, "device": _device_name(trainer.device),
+        "precision": trainer.precision, "threads": args.threads, "compile": args.compile, "max_tokens": args.max_tokens, "steps": steps,
         "seconds": round(elapsed, 1), "tgt_tok_per_s": round(tgt / elapsed, 1),
         "src_tok_per_s": round(src / elapsed, 1), "achieved_gflops": round(achieved, 1),
         "peak_gflops": round(peak, 1), "mfu": round(achieved / peak, 3),
@@ -124,3 +127,43 @@ def run(args: argparse.Namespace) -> dict:
 
 def _device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def plain_loop(trainer):
+    """A textbook training step on the trainer's batches: ``nn.Transformer`` (same shape, post-norm,
+    ReLU, dropout), tied embeddings, ``F.cross_entropy`` with label smoothing, AdamW as PyTorch ships
+    it, gradient clipping; no fusion. What the brief calls "a plain nn.Transformer loop"."""
+    from torch import nn
+    from torch.nn import functional as F
+
+    from mt.model.transformer import sinusoidal_positions
+
+    cfg, tok, device = trainer.cfg.model, trainer.tokenizer, trainer.device
+    embed = nn.Embedding(tok.vocab_size, cfg.d_model, padding_idx=tok.pad_id).to(device)
+    core = nn.Transformer(cfg.d_model, cfg.n_heads, cfg.encoder_layers, cfg.decoder_layers, cfg.ffn_dim,
+                          cfg.dropout, batch_first=True).to(device)
+    positions = sinusoidal_positions(cfg.max_positions, cfg.d_model).to(device)
+    params = [*embed.parameters(), *core.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=5e-4, betas=(0.9, 0.98), eps=1e-9)
+    scale = cfg.d_model ** 0.5
+
+    def step(batch) -> None:
+        batch = batch.to(device)
+        src, tgt_in = batch.src_tokens, batch.tgt_in
+        with trainer.autocast():
+            x = embed(src) * scale + positions[: src.size(1)]
+            y = embed(tgt_in) * scale + positions[: tgt_in.size(1)]
+            causal = nn.Transformer.generate_square_subsequent_mask(tgt_in.size(1), device=device)
+            pad = src == tok.pad_id
+            h = core(x, y, tgt_mask=causal, src_key_padding_mask=pad, memory_key_padding_mask=pad,
+                     tgt_is_causal=True)
+            logits = h @ embed.weight.t()
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), batch.tgt_out.reshape(-1),
+                               ignore_index=tok.pad_id, label_smoothing=0.1, reduction="sum")
+        (loss / batch.num_tgt_tokens).backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss.item()
+
+    return step

@@ -12,19 +12,11 @@ import torch
 
 from mt.decode.search import beam_search
 from mt.train.loss import label_smoothed_nll, projected_label_smoothed_nll
-from tests.conftest import ROOT, run_cli
-from tests.smoke.test_resume_and_ddp import TINY, _losses
+from tests.conftest import ROOT, TINY, run_cli
+from tests.smoke.test_resume_and_ddp import _losses
 from tests.unit.test_search import IDS, random_model, random_source, tokens_of
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cache")
-    out = run_cli(["scripts/prepare_data.py", *TINY, f"data.cache_dir={path}", "--no-progress"], cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    return path
 
 
 def _train(run_dir, cache, *extra, launcher=()):
@@ -36,13 +28,13 @@ def _train(run_dir, cache, *extra, launcher=()):
 
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16", "fp32"])
-def test_training_on_cuda_learns_and_resumes(tmp_path, cache, precision):
+def test_training_on_cuda_learns_and_resumes(tmp_path, tiny_cache, precision):
     if precision == "bf16" and not torch.cuda.is_bf16_supported():
         pytest.skip("bf16 needs an Ampere or newer GPU")
-    _train(tmp_path, cache, f"trainer.precision={precision}")
+    _train(tmp_path, tiny_cache, f"trainer.precision={precision}")
     losses = _losses(tmp_path)
     assert len(losses) == 60 and losses[-1] < 0.8 * losses[0]
-    out = _train(tmp_path, cache, f"trainer.precision={precision}", "trainer.max_steps=70")
+    out = _train(tmp_path, tiny_cache, f"trainer.precision={precision}", "trainer.max_steps=70")
     assert "resumed from" in out.stderr
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     assert state["trainer"]["step"] == 70
@@ -50,13 +42,13 @@ def test_training_on_cuda_learns_and_resumes(tmp_path, cache, precision):
         assert state["scaler"]["scale"] > 0
 
 
-def test_fp16_overflow_skips_the_update(tmp_path, cache, compose_cfg):
+def test_fp16_overflow_skips_the_update(tmp_path, tiny_cache, compose_cfg):
     """A loss scale too large for fp16 overflows the gradients: the update is skipped, the scale
     halves, the weights stay as they were."""
     from mt.config import train_config
     from mt.train.trainer import Trainer
 
-    cfg = train_config(compose_cfg([*TINY, f"data.cache_dir={cache}", "trainer.device=cuda",
+    cfg = train_config(compose_cfg([*TINY, f"data.cache_dir={tiny_cache}", "trainer.device=cuda",
                                     "trainer.precision=fp16"], tmp_path, ROOT))
     trainer = Trainer(cfg, tmp_path)
     trainer.scaler = torch.amp.GradScaler("cuda", init_scale=2.0 ** 60)
@@ -69,34 +61,36 @@ def test_fp16_overflow_skips_the_update(tmp_path, cache, compose_cfg):
     trainer.close()
 
 
-def test_torchrun_on_cuda_trains(tmp_path, cache):
-    _train(tmp_path, cache, "trainer.max_steps=20",
+def test_torchrun_on_cuda_trains(tmp_path, tiny_cache):
+    _train(tmp_path, tiny_cache, "trainer.max_steps=20",
            launcher=("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1"))
     assert (tmp_path / "checkpoints" / "last.pt").is_file()
 
 
 COLLECTIVES = """
 import torch
-from mt.utils import dist
-info = dist.init_distributed("cuda")
-assert info.distributed
-t = torch.ones(2, device="cuda")
-torch.distributed.all_reduce(t)  # NCCL
-assert dist.all_reduce_sum([1.0, 2.0]) == [1.0, 2.0]  # CPU scalars: gloo
-torch.distributed.all_reduce(torch.ones(2))
-assert dist.broadcast_object({"a": 1}) == {"a": 1}
-assert dist.all_gather_object(3) == [3]
-print("backend", torch.distributed.get_backend())
-dist.destroy_distributed()
+import torch.distributed as td
+from mt.utils.dist import backend_for
+td.init_process_group(backend_for("cuda"), init_method="tcp://127.0.0.1:29533", rank=0, world_size=1)
+cuda, cpu = torch.ones(2, device="cuda"), torch.ones(2)
+td.all_reduce(cuda)  # gradients: NCCL
+td.all_reduce(cpu)  # the trainer's scalars: gloo
+box = [{"a": 1}]
+td.broadcast_object_list(box)
+out = [None]
+td.all_gather_object(out, 3)
+assert cuda.tolist() == cpu.tolist() == [1.0, 1.0] and box == [{"a": 1}] and out == [3]
+print("backend", td.get_backend())
+td.destroy_process_group()
 """
 
 
 def test_process_group_takes_cuda_and_cpu_tensors(tmp_path):
-    """Under torchrun on GPUs, gradients go through NCCL and the trainer's CPU scalars through gloo."""
+    """On GPUs, gradients go through NCCL and the trainer's CPU scalars through gloo, in one group."""
     script = tmp_path / "collectives.py"
     script.write_text(COLLECTIVES)
-    out = run_cli(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", str(script)],
-                  cwd=ROOT, env={"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])})
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    out = run_cli([str(script)], cwd=ROOT, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "nccl" in out.stdout
 
@@ -123,3 +117,16 @@ def test_cached_beam_search_on_cuda_equals_uncached(seed):
     cached = beam_search([model], src, use_cache=True, **common)
     uncached = beam_search([model], src, use_cache=False, **common)
     assert tokens_of(cached) == tokens_of(uncached)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autocast_keeps_attention_off_cudnn(precision):
+    """cuDNN attention re-plans for every new shape (~20 ms a call on an H100); mt's batches change
+    shape every step, so mixed precision on CUDA uses flash / memory-efficient attention."""
+    from mt.utils.device import autocast
+
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    with autocast(torch.device("cuda"), precision):
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+        assert torch.backends.cuda.flash_sdp_enabled() or torch.backends.cuda.mem_efficient_sdp_enabled()
+    assert torch.backends.cuda.cudnn_sdp_enabled() == before

@@ -14,24 +14,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.conftest import ROOT, run_cli
-
-TINY = [
-    "data.demo_sizes={train:3000,valid:50,test:50}", "tokenizer.vocab_size=500",
-    "model.encoder_layers=1", "model.decoder_layers=1", "model.d_model=64", "model.n_heads=2",
-    "model.ffn_dim=128", "optim.warmup_steps=20", "trainer.max_tokens=512", "trainer.log_every=1",
-    "trainer.progress=false", "trainer.threads=1", "trainer.valid_bleu=false", "trainer.test_at_end=false",
-    "trainer.best_metric=loss",
-]
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """Prepare the tiny corpus once for every run in this module."""
-    path = tmp_path_factory.mktemp("cache")
-    out = run_cli(["scripts/prepare_data.py", *TINY, f"data.cache_dir={path}", "--no-progress"], cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    return path
+from tests.conftest import ROOT, TINY, run_cli
 
 
 def _train_args(run_dir: Path, cache: Path, *extra: str) -> list[str]:
@@ -49,15 +32,15 @@ def _losses(run_dir: Path) -> list[float]:
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, cache, precision):
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, tiny_cache, precision):
     steps = ["trainer.max_steps=40", "trainer.save_every=10", f"trainer.precision={precision}",
              "model.dropout=0.1"]  # dropout on: the RNG state must be restored too
     reference = tmp_path / "reference"
-    out = run_cli(_train_args(reference, cache, *steps), cwd=ROOT)
+    out = run_cli(_train_args(reference, tiny_cache, *steps), cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, *_train_args(killed, cache, *steps)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, *_train_args(killed, tiny_cache, *steps)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     last = killed / "checkpoints" / "last.pt"
@@ -69,7 +52,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, cache, precisio
     proc.wait()
     assert last.exists(), "the run never wrote a checkpoint before being killed"
 
-    out = run_cli(_train_args(killed, cache, *steps), cwd=ROOT)
+    out = run_cli(_train_args(killed, tiny_cache, *steps), cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "resumed from" in out.stderr
     expected, got = _weights(reference), _weights(killed)
@@ -79,19 +62,19 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, cache, precisio
     assert _losses(reference)[-5:] == _losses(killed)[-5:]
 
 
-def test_ddp_two_processes_match_one_process_with_same_global_batch(tmp_path, cache):
+def test_ddp_two_processes_match_one_process_with_same_global_batch(tmp_path, tiny_cache):
     """2 ranks x 1 batch per update sees exactly the batches 1 rank x update_freq 2 sees, and the loss
     is normalised by the update's total target tokens in both; with dropout off the curves agree up to
     float summation order (gradient all-reduce vs. local accumulation): 1e-4 relative is ample for
     that and far below the step-to-step change of the loss (> 1e-2)."""
     common = ["trainer.max_steps=25", "trainer.save_every=25", "model.dropout=0.0", "trainer.precision=fp32"]
     single = tmp_path / "single"
-    out = run_cli(_train_args(single, cache, *common, "trainer.update_freq=2"), cwd=ROOT)
+    out = run_cli(_train_args(single, tiny_cache, *common, "trainer.update_freq=2"), cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
 
     ddp = tmp_path / "ddp"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    proc = subprocess.run([*torchrun, *_train_args(ddp, cache, *common)], cwd=ROOT, capture_output=True,
+    proc = subprocess.run([*torchrun, *_train_args(ddp, tiny_cache, *common)], cwd=ROOT, capture_output=True,
                           text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = _losses(single), _losses(ddp)
@@ -102,11 +85,11 @@ def test_ddp_two_processes_match_one_process_with_same_global_batch(tmp_path, ca
         ["checkpoints", "tensorboard", "train.log"]  # one run dir, written by rank 0 only
 
 
-def test_diverging_run_stops_with_a_clear_error(tmp_path, cache):
+def test_diverging_run_stops_with_a_clear_error(tmp_path, tiny_cache):
     """A huge learning rate blows the weights up; the non-finite steps are skipped, then the run
     stops with exit 2 and a message naming the last good checkpoint, without a traceback."""
     run_dir = tmp_path / "nan"
-    out = run_cli(_train_args(run_dir, cache, "optim.lr=1e6", "optim.warmup_steps=1", "optim.clip_norm=0",
+    out = run_cli(_train_args(run_dir, tiny_cache, "optim.lr=1e6", "optim.warmup_steps=1", "optim.clip_norm=0",
                               "trainer.max_steps=40", "trainer.max_bad_steps=3", "trainer.save_every=1"),
                   cwd=ROOT)
     assert out.returncode == 2, out.stderr[-2000:]

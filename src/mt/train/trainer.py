@@ -290,7 +290,9 @@ class Trainer:
         last = ckpt.find_last(self.ckpt_dir)
         if last is None:
             return
-        state = ckpt.load_checkpoint(last, map_location=self.device)
+        # On the CPU: RNG states must stay CPU tensors, and load_state_dict moves the weights and the
+        # optimizer state to the parameters' device itself.
+        state = ckpt.load_checkpoint(last, map_location="cpu")
         if state.get("model_config") != to_dict(self.cfg.model):
             raise MTError(f"{last} was trained with a different model config; start a new run "
                           f"directory (run_id=...) or restore the original model settings")

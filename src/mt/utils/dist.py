@@ -51,17 +51,19 @@ def get_world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
+def backend_for(device_type: str) -> str:
+    """gloo on CPU. On GPUs NCCL reduces the CUDA gradients, while the few CPU scalars the trainer
+    agrees on (token counts, losses, stop flags) go through gloo, which NCCL alone would reject."""
+    return "cpu:gloo,cuda:nccl" if device_type == "cuda" else "gloo"
+
+
 def init_distributed(device_type: str) -> DistInfo:
     """Join the process group when launched by torchrun: NCCL on CUDA, gloo on CPU."""
     info = env_info()
     if info.distributed and not dist.is_initialized():
-        backend = "gloo"
         if device_type == "cuda":
             torch.cuda.set_device(info.local_rank)
-            # NCCL reduces the CUDA gradients; the few CPU scalars the trainer agrees on (token
-            # counts, losses, stop flags) go through gloo, which NCCL alone would reject.
-            backend = "cpu:gloo,cuda:nccl"
-        dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30))
+        dist.init_process_group(backend=backend_for(device_type), timeout=datetime.timedelta(minutes=30))
     return info
 
 
