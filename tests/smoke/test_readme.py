@@ -6,11 +6,9 @@ directory, on Multi30k-format files and a tiny model. The demo itself runs in te
 """
 
 import json
-import os
 import re
 import shlex
 import subprocess
-import sys
 
 import pytest
 
@@ -73,12 +71,11 @@ TINY_MODEL = [  # appended to the walkthrough's train.py: same recipe, a model t
 ]
 
 
-def _write_multi30k_like(directory, sizes=None) -> None:
+def _write_multi30k_like(directory) -> None:
     """Multi30k's file layout and format (one raw sentence per line), filled with generated pairs."""
     from mt.data.demo import generate_demo_corpus
 
-    sizes = sizes or {"train": 1500, "valid": 100, "test": 100}
-    corpus = generate_demo_corpus(sizes, seed=3)
+    corpus = generate_demo_corpus({"train": 1500, "valid": 100, "test": 100}, seed=3)
     directory.mkdir(parents=True, exist_ok=True)
     for split, prefix in (("train", "train"), ("valid", "val"), ("test", "test_2016_flickr")):
         for side, lang in ((0, "en"), (1, "de")):
@@ -90,17 +87,16 @@ def test_multi30k_walkthrough_runs_as_written(tmp_path):
     """From an empty directory to a trained model, a translated file, scores and a comparison table.
     The download line is the one left out (no network in tests); train.py gets TINY_MODEL appended."""
     _write_multi30k_like(tmp_path / "data" / "multi30k")
-    env = {**os.environ, "OMP_NUM_THREADS": "2"}
     outputs = {}
     for line in WALKTHROUGH.strip().splitlines():
         if "curl " in line:
             continue
         cmd = shlex.split(line)
         if cmd[0] == "python":
-            cmd = [sys.executable, str(ROOT / cmd[1]), *cmd[2:]]
-            if cmd[1].endswith("train.py"):
-                cmd += TINY_MODEL
-        out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+            extra = TINY_MODEL if cmd[1] == "train.py" else []
+            out = run_cli([str(ROOT / cmd[1]), *cmd[2:], *extra], cwd=tmp_path)
+        else:
+            out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
         assert out.returncode == 0, f"{line}\n{out.stderr[-3000:]}"
         outputs[line] = out.stdout
     run = tmp_path / "outputs" / "multi30k_en_de" / "m30k"
