@@ -60,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vendor-peak-tflops", type=float,
                         help="the card's dense peak for this precision (default: from the table in "
                         "benchmarks/hardware.py, by device name)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="after timing, profile N more updates with torch.profiler: the operators with "
+                        "the most self time go to stderr and into the result")
     parser.add_argument("--prepare-only", action="store_true",
                         help="prepare the data (and build the trainer), then stop: no training")
     parser.add_argument("--cache-dir", default=str(REPO / "data" / "cache"), help="prepared-data cache")
@@ -170,9 +173,34 @@ def run(args: argparse.Namespace) -> dict:
         else:
             from benchmarks.plain_loop import plain_loop
             step = plain_loop(trainer)
-        timed = _timed_updates(trainer, step, _batch_stream(trainer), args)
+        batches = _batch_stream(trainer)
+        timed = _timed_updates(trainer, step, batches, args)
+        profile = _profile(trainer, step, batches, args) if args.profile else None
         trainer.close()
-    return _result(args, trainer, timed, setup_s)
+    result = _result(args, trainer, timed, setup_s)
+    if profile is not None:
+        result["profile"] = profile
+    return result
+
+
+def _profile(trainer, step, batches: Iterator, args: argparse.Namespace, top: int = 15) -> list[dict]:
+    """The ``top`` operators by self time over ``--profile`` updates (device time on a GPU), with their
+    share of the total: where the step's time goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = trainer.device.type == "cuda"
+    activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
+    with profile(activities=activities) as prof:
+        for _ in range(args.profile):
+            step([next(batches) for _ in range(args.update_freq)])
+        hw.synchronize(trainer.device)
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = [e for e in prof.key_averages() if not e.key.startswith("ProfilerStep")]
+    total = sum(getattr(e, key) for e in events) or 1.0
+    rows = sorted(events, key=lambda e: getattr(e, key), reverse=True)[:top]
+    log(prof.key_averages().table(sort_by=key, row_limit=top))
+    return [{"op": e.key, "self_ms_per_update": round(getattr(e, key) / 1e3 / args.profile, 2),
+             "share": round(getattr(e, key) / total, 3), "calls_per_update": e.count / args.profile} for e in rows]
 
 
 def _result(args: argparse.Namespace, trainer, timed: dict, setup_s: float) -> dict:
