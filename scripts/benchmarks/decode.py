@@ -27,7 +27,7 @@ import torch
 
 from benchmarks import synthetic
 from benchmarks.common import BenchmarkError, log
-from benchmarks.hardware import device_name, synchronize
+from benchmarks.hardware import device_name, set_matmul_precision, synchronize
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -129,6 +129,7 @@ def run(args: argparse.Namespace) -> dict:
     from mt.utils.device import resolve_device
 
     torch.set_num_threads(args.threads)
+    set_matmul_precision(args.precision)  # fp32 means fp32: no TensorFloat-32 matmuls
     device = resolve_device(args.device, key="--device")
     start = time.perf_counter()
     models, tokenizer, src, ref, ratio = _setup(args, device)

@@ -194,3 +194,19 @@ def test_device_check_help_runs_without_torch_work():
     out = subprocess.run(["bash", str(SCRIPTS / "device_check.sh"), "--help"], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0 and "--smoke" in out.stdout
+
+
+def test_synthetic_corpus_is_written_once_with_a_newstest_sized_test_split(tmp_path):
+    from benchmarks import synthetic
+
+    corpus = synthetic.synthetic_corpus(tmp_path, 200)
+    assert len((corpus / "test.en").read_text().splitlines()) == 3003
+    assert len((corpus / "train.de").read_text().splitlines()) == 200
+    stamp = (corpus / "train.en").stat().st_mtime_ns
+    assert synthetic.synthetic_corpus(tmp_path, 200) == corpus  # reused, not rewritten
+    assert (corpus / "train.en").stat().st_mtime_ns == stamp
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
+    overrides = synthetic.overrides("transformer_big", corpus, tmp_path)
+    assert overrides[0] == "experiment=wmt14_en_de_big" and "tokenizer.vocab_size=32000" in overrides
+    with pytest.raises(ValueError, match="no WMT recipe"):
+        synthetic.overrides("transformer_small", corpus, tmp_path)
