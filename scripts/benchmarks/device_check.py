@@ -6,9 +6,10 @@ under one overall budget (8 minutes by default, sized for one H100):
 1. ``prepare``: the synthetic WMT14-like corpus, SentencePiece 32k and binarized (no download);
 2. ``train``: Transformer-base and -big x bf16, fp16, tf32 x mt's loop and the plain loop, adjacent
    pairs so that each ratio compares runs made one after the other;
-3. ``compile``: Transformer-big, bf16, mt's loop with ``trainer.compile=true``;
-4. ``decode``: the 3,003 test sentences, beam 4, Transformer-base (random weights, output length
+3. ``decode``: the 3,003 test sentences, beam 4, Transformer-base (random weights, output length
    fixed at the references' ratio: see ``benchmarks/decode.py``), bf16 and fp32;
+4. ``compile``: Transformer-big, bf16, mt's loop with ``trainer.compile=true`` (last: the longest and
+   the most likely to need its whole limit);
 5. ``tests_gpu``: ``pytest tests/gpu`` with the time left.
 
 One JSON line per figure goes to stdout (and to ``$OUT/device_check.jsonl`` when ``OUT`` is set);
@@ -72,9 +73,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
                     # same code with torch.compile's wrapper but without compiling.
                     env={"TORCH_COMPILE_DISABLE": "1"})
     return Plan(device="cuda", budget_s=args.budget or 480, pairs=200_000, vocab_size=32000,
-                train_seconds=args.seconds or 10.0, warmup_steps=10, compile_warmup_steps=30,
+                train_seconds=args.seconds or 8.0, warmup_steps=10, compile_warmup_steps=20,
                 max_tokens={"transformer_base": 8192, "transformer_big": 8192}, decode_sentences=None,
-                limits={"prepare": 150, "train": 75, "compile": 200, "decode": 90, "tests_gpu": 240})
+                limits={"prepare": 150, "train": 75, "compile": 180, "decode": 90, "tests_gpu": 180})
 
 
 @dataclass
@@ -105,11 +106,6 @@ def phases(plan: Plan, cache: Path) -> list[Phase]:
                                            "--warmup-steps", str(plan.warmup_steps),
                                            "--max-tokens", str(plan.max_tokens[model]), *plan.extra],
                                  plan.limits["train"], {"model": model, "precision": precision, "loop": loop}))
-    big = "transformer_big"
-    out.append(Phase("compile", [*train, "--model", big, "--precision", "bf16", "--loop", "mt", "--compile",
-                                 "--warmup-steps", str(plan.compile_warmup_steps),
-                                 "--max-tokens", str(plan.max_tokens[big]), *plan.extra],
-                     plan.limits["compile"], {"model": big, "precision": "bf16", "loop": "mt", "compile": True}))
     sentences = [] if plan.decode_sentences is None else ["--sentences", str(plan.decode_sentences),
                                                           "--warmup-sentences", "2"]
     for precision in ("bf16", "fp32"):
@@ -117,6 +113,11 @@ def phases(plan: Plan, cache: Path) -> list[Phase]:
                                     "--precision", precision, "--beam", "4", "--repeats", "1", *sentences,
                                     *plan.extra],
                          plan.limits["decode"], {"model": "transformer_base", "precision": precision}))
+    big = "transformer_big"
+    out.append(Phase("compile", [*train, "--model", big, "--precision", "bf16", "--loop", "mt", "--compile",
+                                 "--warmup-steps", str(plan.compile_warmup_steps),
+                                 "--max-tokens", str(plan.max_tokens[big]), *plan.extra],
+                     plan.limits["compile"], {"model": big, "precision": "bf16", "loop": "mt", "compile": True}))
     return out
 
 
@@ -256,7 +257,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="the same phases on the CPU with a tiny model "
                         "and corpus (about a minute); what CI runs")
     parser.add_argument("--budget", type=float, help="overall time limit in seconds (default 480; smoke 900)")
-    parser.add_argument("--seconds", type=float, help="measured seconds per training run (default 10; smoke 0.5)")
+    parser.add_argument("--seconds", type=float, help="measured seconds per training run (default 8; smoke 0.5)")
     parser.add_argument("--tests-reserve", type=float, default=90.0,
                         help="seconds of the budget kept for tests/gpu, which run last (default 90)")
     parser.add_argument("--skip-tests", action="store_true", help="do not run tests/gpu")

@@ -19,7 +19,7 @@ def test_device_check_smoke_runs_every_phase(tmp_path):
     assert (out_dir / "device_check.jsonl").read_text().strip().splitlines() == lines
     assert "=== prepare" in (out_dir / "device_check.log").read_text()
     phases = [r["phase"] for r in records]
-    assert phases == ["environment", "prepare", *["train"] * 6, "compile", "decode", "decode", "tests_gpu", "summary"]
+    assert phases == ["environment", "prepare", *["train"] * 6, "decode", "decode", "compile", "tests_gpu", "summary"]
     assert all(r["status"] == "ok" for r in records[:-1]), [r for r in records if r.get("status") != "ok"]
     train = [r for r in records if r["phase"] == "train"]
     assert {(r["precision"], r["loop"]) for r in train} == {(p, lp) for p in ("bf16", "fp16", "tf32")
