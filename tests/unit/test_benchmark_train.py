@@ -210,3 +210,8 @@ def test_synthetic_corpus_is_written_once_with_a_newstest_sized_test_split(tmp_p
     assert overrides[0] == "experiment=wmt14_en_de_big" and "tokenizer.vocab_size=32000" in overrides
     with pytest.raises(ValueError, match="no WMT recipe"):
         synthetic.overrides("transformer_small", corpus, tmp_path)
+
+
+def test_progress_counts_of_a_pytest_killed_midway():
+    out = "..sF.s                                                    [ 45%]\n.E\nsome log line\n"
+    assert device_check.progress_counts(out) == {"passed": 4, "failures": 1, "errors": 1, "skipped": 2}
