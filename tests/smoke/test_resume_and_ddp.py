@@ -86,14 +86,14 @@ def test_ddp_two_processes_match_one_process_with_same_global_batch(tmp_path, ti
 
 
 def test_diverging_run_stops_with_a_clear_error(tmp_path, tiny_cache):
-    """A huge learning rate blows the weights up; the non-finite steps are skipped, then the run
+    """A huge learning rate blows the weights up; the non-finite updates are skipped, then the run
     stops with exit 2 and a message naming the last good checkpoint, without a traceback."""
     run_dir = tmp_path / "nan"
     out = run_cli(_train_args(run_dir, tiny_cache, "optim.lr=1e6", "optim.warmup_steps=1", "optim.clip_norm=0",
                               "trainer.max_steps=40", "trainer.max_bad_steps=3", "trainer.save_every=1"),
                   cwd=ROOT)
     assert out.returncode == 2, out.stderr[-2000:]
-    assert "consecutive non-finite losses" in out.stderr and "last.pt" in out.stderr
+    assert "consecutive non-finite updates" in out.stderr and "last.pt" in out.stderr
     assert "Traceback" not in out.stderr
     assert out.stderr.count("update skipped") == 3
     torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)  # still a readable checkpoint

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -84,6 +85,21 @@ def all_reduce_sum(values: list[float], device: torch.device | str = "cpu") -> l
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.tolist()
+
+
+def all_reduce_sum_async(values: list[float]) -> Callable[[], list[float]]:
+    """Start summing a few host scalars over ranks (gloo, in the background); the returned function
+    waits for the sums. Lets the trainer count the tokens of an update while backward runs."""
+    if get_world_size() == 1:
+        return lambda: list(values)
+    t = torch.tensor(values, dtype=torch.float64)
+    work = dist.all_reduce(t, async_op=True)
+
+    def wait() -> list[float]:
+        work.wait()
+        return t.tolist()
+
+    return wait
 
 
 def any_rank(flag: bool, device: torch.device | str = "cpu") -> bool:
