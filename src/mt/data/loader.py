@@ -96,7 +96,7 @@ class BatchLoader:
         while True:
             item = ready.get()
             if item[0] is _DONE:
-                raise RuntimeError("the batch loader thread failed") from item[1]
+                raise item[1]  # the loader thread's error, with its own type and message
             yield item
 
     def close(self) -> None:
