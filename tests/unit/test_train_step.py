@@ -118,3 +118,14 @@ def test_skipped_update_advances_neither_step_nor_lr_schedule(make_trainer, monk
     assert stats["applied"] and trainer.step == 1 and trainer.consecutive_bad_steps == 0
     assert stats["lr"] == lr_at(1, trainer.cfg.optim, trainer.tc.max_steps)
     assert trainer.optimizer.param_groups[0]["lr"] == stats["lr"]
+
+
+def test_pad_to_multiple_reaches_the_training_batches(make_trainer):
+    assert make_trainer().pad_to_multiple == 1  # the CPU default: no extra padding
+    trainer = make_trainer("trainer.pad_to_multiple=8")
+    stream = trainer._batch_stream()
+    for _ in range(5):
+        batch = next(stream)
+        assert batch.src_tokens.size(1) % 8 == 0 and batch.tgt_out.size(1) % 8 == 0
+        assert max(batch.src_tokens.numel(), batch.tgt_out.numel()) <= trainer.tc.max_tokens
+    assert trainer.train_step([batch])["applied"]

@@ -116,6 +116,14 @@ def broadcast_object(obj, src: int = 0):
     return box[0]
 
 
+def broadcast_tensors(tensors, src: int = 0) -> None:
+    """Overwrite ``tensors`` on every rank with rank ``src``'s values, in place (e.g. model weights
+    that only rank ``src`` has loaded: other ranks may not see its files)."""
+    if get_world_size() > 1:
+        for t in tensors:
+            dist.broadcast(t, src=src)
+
+
 def all_gather_object(obj) -> list:
     """Every rank's ``obj``, in rank order (a one-element list when alone)."""
     if get_world_size() == 1:
