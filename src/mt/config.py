@@ -182,7 +182,8 @@ class TrainerConfig:
     average_last: int = 0
     """At the end, average the last N step checkpoints and score the average; 0 disables."""
     max_bad_steps: int = 5
-    """Stop with an error after this many consecutive non-finite losses."""
+    """Stop with an error after this many consecutive updates skipped for non-finite gradients (fp16
+    overflows count only once the loss scale has fallen below 1e-4)."""
     test_at_end: bool = True
     """Decode and score the test split with ``best.pt`` at the end; writes ``results.json``."""
     num_sample_translations: int = 3
