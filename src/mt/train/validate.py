@@ -31,7 +31,8 @@ class Validator:
         self.t = trainer
         data, lang = trainer.data, trainer.cfg.data
         self.valid = data.split("valid")
-        self.batches = batch_by_tokens(self.valid.src_lengths, self.valid.tgt_lengths, trainer.tc.max_tokens)
+        self.batches = batch_by_tokens(self.valid.src_lengths, self.valid.tgt_lengths, trainer.tc.max_tokens,
+                                       pad_to_multiple=trainer.pad_to_multiple)
         n = trainer.tc.valid_bleu_max_sentences
         self.src_lines = read_text_lines(str(data.text_path("valid", lang.src_lang)))[:n]
         self.ref_lines = read_text_lines(str(data.text_path("valid", lang.tgt_lang)))[:n]
@@ -42,8 +43,8 @@ class Validator:
         t.model.eval()
         sums, tokens = torch.zeros(2, device=t.device), 0  # loss, nll: read once at the end
         for indices in self.batches:
-            batch = collate([self.valid[int(i)] for i in indices], indices, pad_id=tok.pad_id,
-                            bos_id=tok.bos_id, eos_id=tok.eos_id).to(t.device)
+            batch = collate([self.valid[int(i)] for i in indices], indices, pad_id=tok.pad_id, bos_id=tok.bos_id,
+                            eos_id=tok.eos_id, pad_to_multiple=t.pad_to_multiple).to(t.device)
             with t.autocast():
                 hidden = t.model(batch.src_tokens, batch.tgt_in, features_only=True)
                 loss, nll = projected_label_smoothed_nll(hidden, t.model.output_weight, batch.tgt_out,
