@@ -2,6 +2,9 @@
 
     python scripts/benchmark.py data --pairs 300000                 # prepare a WMT-like corpus
     python scripts/benchmark.py batches --data ../shared/data/multi30k --max-tokens 4096
+    python scripts/benchmark.py train --data ../shared/data/multi30k [--loop plain]   # M30K-small on CPU
+    python scripts/benchmark.py train --synthetic --model transformer_big --device cuda --precision bf16
+    python scripts/benchmark.py decode --synthetic --device cuda --precision bf16      # 3,003 sentences
     python scripts/benchmark.py BENCHMARK --help                    # the options of one benchmark
 
 A benchmark lives in ``scripts/benchmarks/<module>.py`` and is imported only when it is chosen, so a
@@ -35,8 +38,9 @@ BENCHMARKS = {
     "data": Benchmark("benchmarks.data", "time and memory of prepare_data.py on a synthetic WMT-sized corpus"),
     "batches": Benchmark("benchmarks.data", "share of real tokens in token-budget batches of a local corpus",
                          "add_batches_arguments", "run_batches"),
-    "train": Benchmark("benchmarks.train", "training throughput"),
-    "decode": Benchmark("benchmarks.decode", "decoding throughput"),
+    "train": Benchmark("benchmarks.train", "training throughput and MFU (M30K-small, or WMT shapes with "
+                       "--synthetic), mt's loop or the plain yardstick"),
+    "decode": Benchmark("benchmarks.decode", "beam-search throughput of a checkpoint, or of a WMT-shaped model"),
 }
 
 

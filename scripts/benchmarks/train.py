@@ -1,9 +1,17 @@
-"""``benchmark.py train``: training throughput of the real trainer on the M30K-small workload.
+"""``benchmark.py train``: training throughput of the real trainer, and of a plain loop beside it.
 
-Builds the Trainer exactly as ``train.py experiment=multi30k_en_de`` does (same data preparation,
-batches, model, loss, optimizer), runs a few warm-up updates, then as many updates as fit in
-``--seconds`` and reports target tokens per second and model FLOP utilisation (MFU) against a GEMM
-peak measured here, for the same precision, in the same process.
+Two workloads:
+
+- ``--data DIR``: M30K-small, built exactly as ``train.py experiment=multi30k_en_de`` builds it (same
+  data preparation, batches, model, loss, optimizer);
+- ``--synthetic``: WMT shapes without a download: Transformer-base or -big (``--model``) on the
+  synthetic WMT14-like corpus of ``benchmarks.synthetic`` with a joint 32k SentencePiece vocabulary.
+
+The Trainer is built from the composed config, runs ``--warmup-steps`` updates, then as many updates
+as fit in ``--seconds``. Reported: target tokens per second and model FLOP utilisation (MFU), against
+the GEMM peak measured in the same process for the same precision and against the card's data-sheet
+peak (``benchmarks.hardware``). ``--loop plain`` runs the yardstick of ``benchmarks.plain_loop`` on the
+same batches instead of mt's ``Trainer.train_step``.
 """
 
 from __future__ import annotations
@@ -11,58 +19,90 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
+from benchmarks import hardware as hw
+from benchmarks import synthetic
+from benchmarks.common import BenchmarkError, log
+
 REPO = Path(__file__).resolve().parents[2]
+MODELS = ("transformer_small", "transformer_base", "transformer_big")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="directory with train/val/test_2016_flickr .en/.de files")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
-    parser.add_argument("--seconds", type=float, default=60.0, help="measured time after warm-up")
-    parser.add_argument("--warmup-steps", type=int, default=10)
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, or auto (trainer.device)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--max-tokens", type=int, default=4096)
-    parser.add_argument("--compile", action="store_true", help="trainer.compile=true (torch.compile)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="M30K-small: directory with Multi30k train/val/test_2016_flickr .en/.de files")
+    source.add_argument("--synthetic", action="store_true", help="WMT shapes: a synthetic WMT14-like corpus "
+                        "(no download), 32k vocabulary")
+    parser.add_argument("--model", choices=MODELS, help="model config (default: transformer_small with --data; "
+                        "with --synthetic transformer_base, or transformer_big, each with its WMT14 recipe)")
+    parser.add_argument("--precision", default="fp32", choices=hw.PRECISIONS,
+                        help="tf32: fp32 with TensorFloat-32 matmuls (GPUs); the others are trainer.precision")
     parser.add_argument("--loop", default="mt", choices=["mt", "plain"],
-                        help="mt: the real trainer; plain: a textbook nn.Transformer loop on the same "
-                        "batches, model shape and precision (the yardstick)")
+                        help="mt: the real trainer; plain: the textbook loop of benchmarks/plain_loop.py on the "
+                        "same batches, model shape, dropout, optimizer and precision (the yardstick)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured time after warm-up")
+    parser.add_argument("--warmup-steps", type=int, default=10, help="updates before the clock starts")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, or auto (trainer.device)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (trainer.threads)")
+    parser.add_argument("--max-tokens", type=int, help="tokens per batch, padding included (default 4096 with "
+                        "--data, 8192 with --synthetic)")
+    parser.add_argument("--update-freq", type=int, default=1, help="batches per update (trainer.update_freq)")
+    parser.add_argument("--compile", action="store_true", help="trainer.compile=true (torch.compile)")
+    parser.add_argument("--pairs", type=int, default=synthetic.DEFAULT_PAIRS, help="synthetic train pairs")
+    parser.add_argument("--vocab-size", type=int, default=32000, help="synthetic: tokenizer.vocab_size")
+    parser.add_argument("--peak-seconds", type=float, default=3.0, help="time spent measuring the GEMM peak")
+    parser.add_argument("--peak-shape", type=_shape, help="M,K,N of the GEMM that measures the peak (default "
+                        "4096,1024,1024 on CPU, 8192,8192,8192 on a GPU)")
+    parser.add_argument("--vendor-peak-tflops", type=float,
+                        help="the card's dense peak for this precision (default: from the table in "
+                        "benchmarks/hardware.py, by device name)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="after timing, profile N more updates with torch.profiler: the operators with "
+                        "the most self time go to stderr and into the result")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="prepare the data (and build the trainer), then stop: no training")
     parser.add_argument("--cache-dir", default=str(REPO / "data" / "cache"), help="prepared-data cache")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. model.encoder_layers=6")
 
 
-def gemm_peak_gflops(dtype: torch.dtype, seconds: float = 3.0, device: str = "cpu") -> float:
-    """Best-of-several GFLOP/s of an (m x k) @ (k x n) matmul: the ceiling for MFU. On CPU 4096 x
-    1024 x 1024; on a GPU, which needs far larger products to reach its peak, 8192 x 8192 x 8192."""
-    m, k, n = (8192, 8192, 8192) if device.startswith("cuda") else (4096, 1024, 1024)
-    a = torch.randn(m, k, device=device).to(dtype)
-    b = torch.randn(k, n, device=device).to(dtype)
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    for _ in range(3):
-        a @ b
-    sync()
-    best, deadline = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        start = time.perf_counter()
-        for _ in range(5):
-            a @ b
-        sync()
-        best = max(best, 5 * 2 * m * k * n / (time.perf_counter() - start) / 1e9)
-    return best
+def _shape(text: str) -> tuple[int, int, int]:
+    try:
+        m, k, n = (int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not three integers M,K,N") from None
+    return m, k, n
 
 
 def training_flops(cfg, vocab_size: int, src_tokens: int, tgt_tokens: int, src_len: float,
                    tgt_len: float) -> float:
-    """Matmul FLOPs of forward + backward (3x forward) for a batch's real tokens."""
+    """Matmul FLOPs of forward + backward (3x forward) for a batch's real tokens.
+
+    ``src_len``/``tgt_len`` are the padded lengths the attention scores are computed over. About 1.3
+    GFLOP per target token for Transformer-big with a 32k vocabulary at WMT lengths.
+    """
     d, f = cfg.d_model, cfg.ffn_dim
     enc = cfg.encoder_layers * (2 * (4 * d * d + 2 * d * f) + 4 * src_len * d)  # per source token
     dec = cfg.decoder_layers * (2 * (6 * d * d + 2 * d * f) + 2 * tgt_len * d + 4 * src_len * d)
     cross_kv = cfg.decoder_layers * 2 * 2 * d * d  # K/V of the source for cross-attention
     out = 2 * d * vocab_size
     return 3 * (src_tokens * (enc + cross_kv) + tgt_tokens * (dec + out))
+
+
+def _overrides(args: argparse.Namespace, run_dir: Path) -> list[str]:
+    if args.synthetic:
+        corpus = synthetic.synthetic_corpus(Path(args.cache_dir), args.pairs)
+        workload = synthetic.overrides(args.model, corpus, Path(args.cache_dir), args.vocab_size)
+    else:
+        workload = ["experiment=multi30k_en_de", f"data.local_dir={Path(args.data).resolve()}",
+                    f"data.cache_dir={args.cache_dir}", *([f"model={args.model}"] if args.model else [])]
+    return [*workload, f"trainer.precision={hw.trainer_precision(args.precision)}", f"trainer.threads={args.threads}",
+            f"trainer.device={args.device}", f"trainer.max_tokens={args.max_tokens}",
+            f"trainer.update_freq={args.update_freq}", f"trainer.compile={str(args.compile).lower()}",
+            "trainer.progress=false", f"run_dir={run_dir}", f"work_dir={REPO}", *args.overrides]
 
 
 def _config(args: argparse.Namespace, run_dir: Path):
@@ -73,97 +113,119 @@ def _config(args: argparse.Namespace, run_dir: Path):
     from mt.utils.resolvers import register_resolvers
 
     register_resolvers()
-    overrides = [
-        "experiment=multi30k_en_de", f"data.local_dir={Path(args.data).resolve()}",
-        f"data.cache_dir={args.cache_dir}", f"trainer.precision={args.precision}",
-        f"trainer.threads={args.threads}", f"trainer.device={args.device}", f"trainer.max_tokens={args.max_tokens}",
-        f"trainer.compile={str(args.compile).lower()}", "trainer.progress=false",
-        f"run_dir={run_dir}", f"work_dir={REPO}", *args.overrides,
-    ]
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
+        cfg = compose("config", overrides=_overrides(args, run_dir))
     return train_config(OmegaConf.to_container(cfg, resolve=True))
+
+
+def _batch_stream(trainer) -> Iterator:
+    """The trainer's training batches, in its order (both loops consume the same stream)."""
+    return trainer._batch_stream()
+
+
+def _timed_updates(trainer, step, batches: Iterator, args: argparse.Namespace) -> dict:
+    """Run ``step`` for ``--warmup-steps`` updates, then for ``--seconds``; the device is synchronised
+    before the clock starts and before it stops, so queued GPU work is counted."""
+    cfg, vocab = trainer.cfg, trainer.tokenizer.vocab_size
+    for _ in range(args.warmup_steps):
+        step([next(batches) for _ in range(args.update_freq)])
+    hw.synchronize(trainer.device)
+    steps = src = tgt = 0
+    flops = 0.0
+    start = time.perf_counter()
+    while time.perf_counter() - start < args.seconds:
+        update = [next(batches) for _ in range(args.update_freq)]
+        step(update)
+        steps += 1
+        for b in update:
+            src, tgt = src + b.num_src_tokens, tgt + b.num_tgt_tokens
+            flops += training_flops(cfg.model, vocab, b.num_src_tokens, b.num_tgt_tokens, b.src_tokens.size(1),
+                                    b.tgt_in.size(1))
+    hw.synchronize(trainer.device)
+    return {"steps": steps, "seconds": time.perf_counter() - start, "src": src, "tgt": tgt, "flops": flops}
 
 
 def run(args: argparse.Namespace) -> dict:
     from mt.train.trainer import Trainer
-    from mt.utils.device import DTYPES
     from mt.utils.logging import setup_logging
 
     setup_logging()
+    args.model = args.model or ("transformer_base" if args.synthetic else None)
+    if args.synthetic and args.model not in synthetic.EXPERIMENTS:
+        raise BenchmarkError(f"--synthetic trains {' or '.join(synthetic.EXPERIMENTS)}, not --model {args.model}")
+    args.max_tokens = args.max_tokens or (8192 if args.synthetic else 4096)
     torch.set_num_threads(args.threads)
+    hw.set_matmul_precision(args.precision)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = _config(args, Path(tmp))
+        if args.compile and args.loop == "plain":
+            raise BenchmarkError("--compile applies to mt's loop only; the plain loop is never compiled")
+        started = time.perf_counter()
         trainer = Trainer(cfg, Path(tmp))
-        batches = trainer._batch_stream()
-        step = (lambda b: trainer.train_step([b])) if args.loop == "mt" else plain_loop(trainer)
-        for _ in range(args.warmup_steps):
-            step(next(batches))
-        sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
-        steps = src = tgt = 0
-        flops = 0.0
-        sync()
-        start = time.perf_counter()
-        while time.perf_counter() - start < args.seconds:
-            batch = next(batches)
-            step(batch)
-            steps, src, tgt = steps + 1, src + batch.num_src_tokens, tgt + batch.num_tgt_tokens
-            flops += training_flops(cfg.model, trainer.tokenizer.vocab_size, batch.num_src_tokens,
-                                    batch.num_tgt_tokens, batch.src_tokens.size(1), batch.tgt_in.size(1))
-        sync()
-        elapsed = time.perf_counter() - start
+        setup_s = time.perf_counter() - started
+        if args.prepare_only:
+            trainer.close()
+            return {"benchmark": "train", "prepared": str(trainer.data.directory), "setup_s": round(setup_s, 1),
+                    "vocab_size": trainer.tokenizer.vocab_size, "train_pairs": len(trainer.train_set)}
+        if args.loop == "mt":
+            def step(batches):
+                trainer.train_step(batches)
+        else:
+            from benchmarks.plain_loop import plain_loop
+            step = plain_loop(trainer)
+        batches = _batch_stream(trainer)
+        timed = _timed_updates(trainer, step, batches, args)
+        profile = _profile(trainer, step, batches, args) if args.profile else None
         trainer.close()
-    peak = gemm_peak_gflops(DTYPES[trainer.precision], device=str(trainer.device))
-    achieved = flops / elapsed / 1e9
-    return {
-        "workload": "M30K-small", "loop": args.loop, "device": _device_name(trainer.device),
-        "precision": trainer.precision, "threads": args.threads, "compile": args.compile, "max_tokens": args.max_tokens, "steps": steps,
-        "seconds": round(elapsed, 1), "tgt_tok_per_s": round(tgt / elapsed, 1),
-        "src_tok_per_s": round(src / elapsed, 1), "achieved_gflops": round(achieved, 1),
-        "peak_gflops": round(peak, 1), "mfu": round(achieved / peak, 3),
-        "params_m": round(trainer.model.num_parameters() / 1e6, 2),
+    result = _result(args, trainer, timed, setup_s)
+    if profile is not None:
+        result["profile"] = profile
+    return result
+
+
+def _profile(trainer, step, batches: Iterator, args: argparse.Namespace, top: int = 15) -> list[dict]:
+    """The ``top`` operators by self time over ``--profile`` updates (device time on a GPU), with their
+    share of the total: where the step's time goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = trainer.device.type == "cuda"
+    activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
+    with profile(activities=activities) as prof:
+        for _ in range(args.profile):
+            step([next(batches) for _ in range(args.update_freq)])
+        hw.synchronize(trainer.device)
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = [e for e in prof.key_averages() if not e.key.startswith("ProfilerStep")]
+    total = sum(getattr(e, key) for e in events) or 1.0
+    rows = sorted(events, key=lambda e: getattr(e, key), reverse=True)[:top]
+    log(prof.key_averages().table(sort_by=key, row_limit=top))
+    return [{"op": e.key, "self_ms_per_update": round(getattr(e, key) / 1e3 / args.profile, 2),
+             "share": round(getattr(e, key) / total, 3), "calls_per_update": e.count / args.profile} for e in rows]
+
+
+def _result(args: argparse.Namespace, trainer, timed: dict, setup_s: float) -> dict:
+    elapsed, device = timed["seconds"], trainer.device
+    peak = hw.gemm_peak_gflops(hw.matmul_dtype(args.precision), seconds=args.peak_seconds, device=device,
+                            shape=args.peak_shape) / 1e3
+    achieved = timed["flops"] / elapsed / 1e12
+    name = hw.device_name(device)
+    vendor = args.vendor_peak_tflops or hw.vendor_peak_tflops(name, args.precision)
+    workload = f"synthetic WMT, {args.model}" if args.synthetic else "M30K-small"
+    result = {
+        "benchmark": "train", "workload": workload, "loop": args.loop, "device": name,
+        "precision": args.precision, "compile": args.compile, "threads": args.threads,
+        "max_tokens": args.max_tokens, "update_freq": args.update_freq, "steps": timed["steps"],
+        "seconds": round(elapsed, 2), "tgt_tok_per_s": round(timed["tgt"] / elapsed, 1),
+        "src_tok_per_s": round(timed["src"] / elapsed, 1),
+        "gflop_per_tgt_token": float(f"{timed['flops'] / max(timed['tgt'], 1) / 1e9:.4g}"),
+        "achieved_tflops": round(achieved, 4), "measured_peak_tflops": round(peak, 4),
+        "mfu": round(achieved / peak, 3), "vendor_peak_tflops": vendor,
+        "mfu_vendor": round(achieved / vendor, 3) if vendor else None,
+        "params_m": round(trainer.model.num_parameters() / 1e6, 2), "vocab_size": trainer.tokenizer.vocab_size,
+        "setup_s": round(setup_s, 1), "torch": torch.__version__,
     }
-
-
-def _device_name(device: torch.device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-
-
-def plain_loop(trainer):
-    """A textbook training step on the trainer's batches: ``nn.Transformer`` (same shape, post-norm,
-    ReLU, dropout), tied embeddings, ``F.cross_entropy`` with label smoothing, AdamW as PyTorch ships
-    it, gradient clipping; no fusion. What the brief calls "a plain nn.Transformer loop"."""
-    from torch import nn
-    from torch.nn import functional as F
-
-    from mt.model.transformer import sinusoidal_positions
-
-    cfg, tok, device = trainer.cfg.model, trainer.tokenizer, trainer.device
-    embed = nn.Embedding(tok.vocab_size, cfg.d_model, padding_idx=tok.pad_id).to(device)
-    core = nn.Transformer(cfg.d_model, cfg.n_heads, cfg.encoder_layers, cfg.decoder_layers, cfg.ffn_dim,
-                          cfg.dropout, batch_first=True).to(device)
-    positions = sinusoidal_positions(cfg.max_positions, cfg.d_model).to(device)
-    params = [*embed.parameters(), *core.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=5e-4, betas=(0.9, 0.98), eps=1e-9)
-    scale = cfg.d_model ** 0.5
-
-    def step(batch) -> None:
-        batch = batch.to(device)
-        src, tgt_in = batch.src_tokens, batch.tgt_in
-        with trainer.autocast():
-            x = embed(src) * scale + positions[: src.size(1)]
-            y = embed(tgt_in) * scale + positions[: tgt_in.size(1)]
-            causal = nn.Transformer.generate_square_subsequent_mask(tgt_in.size(1), device=device)
-            pad = src == tok.pad_id
-            h = core(x, y, tgt_mask=causal, src_key_padding_mask=pad, memory_key_padding_mask=pad,
-                     tgt_is_causal=True)
-            logits = h @ embed.weight.t()
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), batch.tgt_out.reshape(-1),
-                               ignore_index=tok.pad_id, label_smoothing=0.1, reduction="sum")
-        (loss / batch.num_tgt_tokens).backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        loss.item()
-
-    return step
+    log(f"train benchmark ({workload}, {args.loop} loop, {args.precision} on {name}): "
+        f"{result['tgt_tok_per_s']:,.0f} target tokens/s over {timed['steps']} updates; "
+        f"{achieved:.3g} TFLOP/s = MFU {result['mfu']:.2f} of the measured {peak:.3g}"
+        + (f", {result['mfu_vendor']:.2f} of the data sheet's {vendor:g}" if vendor else ""))
+    return result
