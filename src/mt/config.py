@@ -157,7 +157,13 @@ class TrainerConfig:
     max_epochs: int = 0
     """Stop after this many epochs; 0 means no limit."""
     max_time_min: float = 0.0
-    """Stop after this many minutes of training; 0 means no limit."""
+    """Stop after this many minutes of training; 0 means no limit. A hard cap: the learning-rate
+    schedule does not know about it (a cosine cut off by it never reaches its floor; see budget_min)."""
+    budget_min: float = 0.0
+    """Wall-clock budget in minutes that the learning-rate schedule follows: warm-up in updates, then
+    the cosine decay reaches ``optim.min_lr`` when the budget ends, and the run stops there. Counts
+    training, validation and checkpoints, keeping time for the final validation; 0 disables. With
+    ``max_steps`` too, the decay ends at whichever comes first."""
     log_every: int = 50
     valid_every: int = 1000
     """Validate every N steps (and at the end)."""
@@ -316,9 +322,25 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError("data.source=local needs data.local_dir (a directory with the parallel files)")
     if cfg.decode.nbest > cfg.decode.beam_size:
         raise ConfigError(f"decode.nbest={cfg.decode.nbest} exceeds decode.beam_size={cfg.decode.beam_size}")
+    _validate_bounds(cfg)
     if cfg.tokenizer.vocab_size > 65535 * 16:
         raise ConfigError(f"tokenizer.vocab_size={cfg.tokenizer.vocab_size} is implausibly large")
     return cfg
+
+
+def _validate_bounds(cfg: TrainConfig) -> None:
+    t = cfg.trainer
+    for key in ("max_time_min", "budget_min", "max_epochs", "patience"):
+        if getattr(t, key) < 0:
+            raise ConfigError(f"trainer.{key}={getattr(t, key)!r} must be >= 0 (0 disables it)")
+    if t.budget_min and cfg.optim.schedule == "inverse_sqrt":
+        raise ConfigError(f"trainer.budget_min={t.budget_min} needs a schedule that ends: set "
+                          f"optim.schedule=cosine (inverse_sqrt never reaches a floor), or use "
+                          f"trainer.max_time_min for a plain time limit")
+    if t.budget_min and t.max_time_min and t.max_time_min < t.budget_min:
+        raise ConfigError(f"trainer.max_time_min={t.max_time_min} would stop the run before its "
+                          f"trainer.budget_min={t.budget_min} ends; set trainer.max_time_min=0 "
+                          f"(the budget stops the run itself)")
 
 
 def from_dict(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:

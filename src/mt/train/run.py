@@ -49,7 +49,10 @@ def final_evaluation(trainer: Trainer, reason: str) -> dict:
             "name": trainer.cfg.name, "checkpoint": str(best), "split": "test",
             "bleu": s["bleu"], "chrf": s["chrf"], "ter": s["ter"], "signatures": s["signatures"],
             "num_sentences": s["num_sentences"], "steps": trainer.step, "epoch": trainer.epoch,
-            "stop_reason": reason, "train_time_s": round(trainer.train_time_s, 1),
+            "stop_reason": reason, "stop_bound": trainer.stop.get("bound"),
+            "schedule_progress": trainer.stop.get("schedule_progress"),
+            "schedule_cut_short": trainer.stop.get("schedule_cut_short"),
+            "train_time_s": round(trainer.train_time_s, 1),
             "best_valid": trainer.best_score, "best_metric": tc.best_metric,
         }
         write_text_lines(str(trainer.run_dir / "test.hyp.txt"), test["hypotheses"])
