@@ -7,7 +7,8 @@ from pathlib import Path
 
 from mt import checkpoint as ckpt
 from mt.config import TrainConfig, to_dict
-from mt.decode.run import write_text_lines
+from mt.decode.run import read_text_lines, write_text_lines
+from mt.eval.metrics import character_loop_lines
 from mt.train.trainer import Trainer
 from mt.train.validate import score_split
 from mt.utils import dist
@@ -54,6 +55,7 @@ def final_evaluation(trainer: Trainer, reason: str) -> dict:
             "schedule_cut_short": trainer.stop.get("schedule_cut_short"),
             "train_time_s": round(trainer.train_time_s, 1),
             "best_valid": trainer.best_score, "best_metric": tc.best_metric,
+            "character_loops": _character_loops(trainer, "test", test["hypotheses"]),
         }
         write_text_lines(str(trainer.run_dir / "test.hyp.txt"), test["hypotheses"])
         if tc.average_last > 1:
@@ -65,6 +67,12 @@ def final_evaluation(trainer: Trainer, reason: str) -> dict:
         log.info("wrote %s", trainer.run_dir / "results.json")
     dist.barrier()
     return results
+
+
+def _character_loops(trainer: Trainer, split: str, hyps: list[str]) -> int:
+    """Hypotheses that repeat a character 5+ times where their source does not (decoder loops)."""
+    src = read_text_lines(str(trainer.data.text_path(split, trainer.cfg.data.src_lang)))
+    return len(character_loop_lines(src, hyps))
 
 
 def _score_average(trainer: Trainer) -> dict:
