@@ -202,6 +202,9 @@ class DecodeConfig:
     max_len_b: int = 10
     """Hypotheses stop at ``max_len_a * src_len + max_len_b`` tokens."""
     min_len: int = 1
+    no_repeat_ngram_size: int = 0
+    """Never repeat an n-gram of this many target tokens within a hypothesis (3 stops a loop of a
+    single-character piece at three); 0 disables it."""
     max_tokens: int = 8000
     """Source tokens per decoding batch (inputs are sorted by length, order restored)."""
     nbest: int = 1
@@ -320,8 +323,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"data.src_lang and data.tgt_lang are both {cfg.data.src_lang!r}")
     if cfg.data.source == "local" and not cfg.data.local_dir:
         raise ConfigError("data.source=local needs data.local_dir (a directory with the parallel files)")
-    if cfg.decode.nbest > cfg.decode.beam_size:
-        raise ConfigError(f"decode.nbest={cfg.decode.nbest} exceeds decode.beam_size={cfg.decode.beam_size}")
+    _validate_decode(cfg.decode)
     _validate_bounds(cfg)
     if cfg.tokenizer.vocab_size > 65535 * 16:
         raise ConfigError(f"tokenizer.vocab_size={cfg.tokenizer.vocab_size} is implausibly large")
@@ -410,6 +412,8 @@ def _validate_decode(d: DecodeConfig) -> None:
     for key in ("beam_size", "max_tokens", "nbest"):
         if not getattr(d, key) > 0:
             raise ConfigError(f"decode.{key}={getattr(d, key)!r} must be positive")
+    if d.no_repeat_ngram_size < 0:
+        raise ConfigError(f"decode.no_repeat_ngram_size={d.no_repeat_ngram_size} must be >= 0 (0 disables it)")
     if d.nbest > d.beam_size:
         raise ConfigError(f"decode.nbest={d.nbest} exceeds decode.beam_size={d.beam_size}")
 
