@@ -184,7 +184,8 @@ class TrainerConfig:
     max_bad_steps: int = 5
     """Stop with an error after this many consecutive non-finite losses."""
     test_at_end: bool = True
-    """Decode and score the test split with ``best.pt`` at the end; writes ``results.json``."""
+    """Decode and score the test split with ``best.pt`` at the end, into ``results.json`` (which
+    records how training ended in any case). Sweeps turn it off: they choose on valid."""
     num_sample_translations: int = 3
     """Sample translations written to TensorBoard at each validation."""
     progress: bool = True

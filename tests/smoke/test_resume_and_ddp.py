@@ -82,7 +82,7 @@ def test_ddp_two_processes_match_one_process_with_same_global_batch(tmp_path, ti
     assert a == pytest.approx(b, rel=1e-4)
     assert a[0] - a[-1] > 0.5  # it did learn: the comparison is not between two flat lines
     assert sorted(p.name for p in ddp.iterdir() if not p.name.startswith(".")) == \
-        ["checkpoints", "tensorboard", "train.log"]  # one run dir, written by rank 0 only
+        ["checkpoints", "results.json", "tensorboard", "train.log"]  # one run dir, written by rank 0 only
 
 
 def test_diverging_run_stops_with_a_clear_error(tmp_path, tiny_cache):

@@ -19,7 +19,8 @@ log = get_logger(__name__)
 
 
 def run(cfg: TrainConfig) -> dict:
-    """Train (or resume) the run in ``cfg.run_dir``, then score the test split with the best model."""
+    """Train (or resume) the run in ``cfg.run_dir``, then score the test split with the best model
+    (``trainer.test_at_end``) and write results.json."""
     run_dir = Path(cfg.run_dir)
     setup_logging(run_dir / "train.log")
     log.info("run dir: %s", run_dir.resolve())
@@ -30,7 +31,7 @@ def run(cfg: TrainConfig) -> dict:
             log.warning("stopped by a signal; resume with the same run dir: python train.py %s",
                         f"hydra.run.dir={run_dir}")
             sys.exit(130)
-        results = final_evaluation(trainer, reason) if cfg.trainer.test_at_end else {}
+        results = final_evaluation(trainer, reason)
     finally:
         trainer.close()
         dist.destroy_distributed()
@@ -38,34 +39,46 @@ def run(cfg: TrainConfig) -> dict:
 
 
 def final_evaluation(trainer: Trainer, reason: str) -> dict:
-    """Score best.pt (and the average of the last N step checkpoints) on the test split."""
+    """Write results.json: how training ended (steps, time, the bound that stopped it, the best valid
+    score) and, with ``trainer.test_at_end``, best.pt (and the average of the last N step
+    checkpoints) scored on the test split."""
     results: dict = {}
     if trainer.info.is_main:
-        ckpt_dir, tc = trainer.ckpt_dir, trainer.tc
-        best = ckpt_dir / ckpt.BEST if (ckpt_dir / ckpt.BEST).is_file() else ckpt_dir / ckpt.LAST
-        trainer.model.load_state_dict(ckpt.load_checkpoint(best)["model"])
-        test = score_split(trainer, "test")
-        s = test["scores"]
+        tc = trainer.tc
         results = {
-            "name": trainer.cfg.name, "checkpoint": str(best), "split": "test",
-            "bleu": s["bleu"], "chrf": s["chrf"], "ter": s["ter"], "signatures": s["signatures"],
-            "num_sentences": s["num_sentences"], "steps": trainer.step, "epoch": trainer.epoch,
+            "name": trainer.cfg.name, "steps": trainer.step, "epoch": trainer.epoch,
             "stop_reason": reason, "stop_bound": trainer.stop.get("bound"),
             "schedule_progress": trainer.stop.get("schedule_progress"),
             "schedule_cut_short": trainer.stop.get("schedule_cut_short"),
             "train_time_s": round(trainer.train_time_s, 1),
             "best_valid": trainer.best_score, "best_metric": tc.best_metric,
-            "character_loops": _character_loops(trainer, "test", test["hypotheses"]),
         }
-        write_text_lines(str(trainer.run_dir / "test.hyp.txt"), test["hypotheses"])
-        if tc.average_last > 1:
-            results["averaged"] = _score_average(trainer)
-        trainer.writer.scalars("test", {"bleu": s["bleu"], "chrf": s["chrf"]}, trainer.step)
-        trainer.writer.hparams(_hparams(trainer), {"test_bleu": s["bleu"], "test_chrf": s["chrf"]})
+        if tc.test_at_end:
+            results.update(_score_test(trainer))
         write_json(trainer.run_dir / "results.json", results)
-        log.info("test BLEU %.2f chrF %.2f (%s)", s["bleu"], s["chrf"], s["signatures"]["bleu"])
         log.info("wrote %s", trainer.run_dir / "results.json")
     dist.barrier()
+    return results
+
+
+def _score_test(trainer: Trainer) -> dict:
+    ckpt_dir = trainer.ckpt_dir
+    best = ckpt_dir / ckpt.BEST if (ckpt_dir / ckpt.BEST).is_file() else ckpt_dir / ckpt.LAST
+    trainer.model.load_state_dict(ckpt.load_checkpoint(best)["model"])
+    test = score_split(trainer, "test")
+    s = test["scores"]
+    results = {
+        "checkpoint": str(best), "split": "test",
+        "bleu": s["bleu"], "chrf": s["chrf"], "ter": s["ter"], "signatures": s["signatures"],
+        "num_sentences": s["num_sentences"],
+        "character_loops": _character_loops(trainer, "test", test["hypotheses"]),
+    }
+    write_text_lines(str(trainer.run_dir / "test.hyp.txt"), test["hypotheses"])
+    if trainer.tc.average_last > 1:
+        results["averaged"] = _score_average(trainer)
+    trainer.writer.scalars("test", {"bleu": s["bleu"], "chrf": s["chrf"]}, trainer.step)
+    trainer.writer.hparams(_hparams(trainer), {"test_bleu": s["bleu"], "test_chrf": s["chrf"]})
+    log.info("test BLEU %.2f chrF %.2f (%s)", s["bleu"], s["chrf"], s["signatures"]["bleu"])
     return results
 
 
