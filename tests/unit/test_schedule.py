@@ -88,6 +88,15 @@ def test_stop_report_without_warning(reason, kwargs, cut):
     assert report["schedule_cut_short"] is cut
 
 
+def test_stop_report_when_the_budget_ends_during_warm_up():
+    """A machine far slower than the recipe assumes: 88 updates in 5 minutes, warm-up is 200."""
+    optim = OptimConfig(lr=2e-3, warmup_steps=200, schedule="cosine")
+    report = _report("budget", Schedule(optim, max_steps=800, budget_s=300.0), 88, 336.0)
+    assert report["schedule_cut_short"] and report["schedule_progress"] == 0.0
+    assert "ended during warm-up, at update 88 of 200, by trainer.budget_min=5.0" in report["warning"]
+    assert "raise trainer.budget_min or lower optim.warmup_steps" in report["warning"]
+
+
 def test_inverse_sqrt_has_no_end_to_cut():
     schedule = Schedule(OptimConfig(schedule="inverse_sqrt"), max_steps=800)
     report = _report("max_time", schedule, 10, 60.0, max_time_min=1)

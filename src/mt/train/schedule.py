@@ -109,7 +109,13 @@ def stop_report(reason: str, tc: TrainerConfig, schedule: Schedule, step: int, e
     progress = schedule.progress(step, elapsed_s) if schedule.has_end else None
     cut = progress is not None and progress < CUT_SHORT
     warning = None
-    if cut and reason not in ("signal", "patience"):
+    warmup = schedule.optim.warmup_steps
+    if cut and reason not in ("signal", "patience") and step < warmup:
+        hint = "raise trainer.budget_min or lower optim.warmup_steps" if reason == "budget" else \
+            f"raise {bound.split('=')[0]} or lower optim.warmup_steps"
+        warning = (f"the run ended during warm-up, at update {step} of {warmup}, by {bound}: the learning "
+                   f"rate never decayed. This machine does fewer updates than the recipe assumes; {hint}")
+    elif cut and reason not in ("signal", "patience"):
         warning = (f"the {schedule.optim.schedule} schedule was cut off at {progress:.0%} of its decay by "
                    f"{bound}: the last update ran at lr {last_lr:.2e}, above its floor optim.min_lr="
                    f"{schedule.optim.min_lr:g}. Let the schedule end with the run: set trainer.budget_min "
