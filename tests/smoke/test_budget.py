@@ -124,7 +124,8 @@ def test_step_schedule_cut_by_the_time_cap_is_reported(tmp_path, tiny_cache):
     and results.json says which bound stopped the run."""
     run_dir = tmp_path / "cut"
     out = run_cli(["train.py", *TINY, f"hydra.run.dir={run_dir}", f"data.cache_dir={tiny_cache}",
-                   "optim.schedule=cosine", "trainer.max_steps=1000", "trainer.max_time_min=0.02",
+                   "optim.schedule=cosine", "optim.warmup_steps=1",  # past warm-up, however slow the machine
+                   "trainer.max_steps=1000", "trainer.max_time_min=0.02",
                    "trainer.test_at_end=true", "data.demo_sizes={train:3000,valid:50,test:20}"],
                   cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -132,7 +133,7 @@ def test_step_schedule_cut_by_the_time_cap_is_reported(tmp_path, tiny_cache):
     assert "schedule was cut off at" in out.stderr and "trainer.budget_min" in out.stderr
     results = json.loads((run_dir / "results.json").read_text())
     assert results["stop_reason"] == "max_time" and results["stop_bound"] == "trainer.max_time_min=0.02"
-    assert results["schedule_cut_short"] is True and 0 < results["schedule_progress"] < 1
+    assert results["schedule_cut_short"] is True and 0 <= results["schedule_progress"] < 1
 
 
 @pytest.mark.slow
