@@ -12,6 +12,8 @@ read from files only (no torch, no checkpoints), so it works on runs that are st
                       run bookkeeping (run_id, hydra.*, data.cache_dir, ...)
     steps             results.json ``steps``, else the last step logged to TensorBoard
     wall time         results.json ``train_time_s`` (training and validation, not the final test)
+    stopped by        results.json ``stop_reason`` (max_steps, budget, max_time, ...), with ``(cut)``
+                      when a decaying learning-rate schedule was cut off before its floor
     tgt tok/s         mean of the TensorBoard scalar train/tgt_tok_per_s (all GPUs together)
     best valid BLEU   max of the TensorBoard scalar valid/bleu
     test BLEU, chrF   results.json ``bleu`` and ``chrf`` (best.pt on the test split)
@@ -44,6 +46,7 @@ COLUMNS = {  # key -> header
     "overrides": "overrides",
     "steps": "steps",
     "wall_time": "wall time",
+    "stopped_by": "stopped by",
     "tok_per_s": "tgt tok/s",
     "best_valid_bleu": "best valid BLEU",
     "test_bleu": "test BLEU",
@@ -199,6 +202,13 @@ def _last_step(scalars: dict[str, list[tuple[int, float]]]) -> int | None:
     return max(steps) if steps else None
 
 
+def _stopped_by(results: dict[str, Any]) -> str:
+    reason = results.get("stop_reason")
+    if not reason:
+        return MISSING
+    return f"{reason} (cut)" if results.get("schedule_cut_short") is True else str(reason)
+
+
 def summarize_run(run_dir: Path, label: str | None = None) -> dict[str, str]:
     """One table row (column key -> cell text) for ``run_dir``; missing values are ``-``."""
     results = read_results(run_dir)
@@ -222,6 +232,7 @@ def summarize_run(run_dir: Path, label: str | None = None) -> dict[str, str]:
         "overrides": MISSING if overrides is None else key_overrides(overrides, experiment),
         "steps": MISSING if steps is None else str(int(steps)),
         "wall_time": MISSING if wall is None else format_duration(wall),
+        "stopped_by": _stopped_by(results),
         "tok_per_s": _fixed(sum(tok_per_s) / len(tok_per_s), 0) if tok_per_s else MISSING,
         "best_valid_bleu": _fixed(best_valid, 2),
         "test_bleu": _fixed(results.get("bleu"), 2),

@@ -163,7 +163,13 @@ class TrainerConfig:
     max_epochs: int = 0
     """Stop after this many epochs; 0 means no limit."""
     max_time_min: float = 0.0
-    """Stop after this many minutes of training; 0 means no limit."""
+    """Stop after this many minutes of training; 0 means no limit. A hard cap: the learning-rate
+    schedule does not know about it (a cosine cut off by it never reaches its floor; see budget_min)."""
+    budget_min: float = 0.0
+    """Wall-clock budget in minutes that the learning-rate schedule follows: warm-up in updates, then
+    the cosine decay reaches ``optim.min_lr`` when the budget ends, and the run stops there. Counts
+    training, validation and checkpoints, keeping time for the final validation; 0 disables. With
+    ``max_steps`` too, the decay ends at whichever comes first."""
     log_every: int = 50
     valid_every: int = 1000
     """Validate every N steps (and at the end)."""
@@ -185,7 +191,8 @@ class TrainerConfig:
     """Stop with an error after this many consecutive updates skipped for non-finite gradients (fp16
     overflows count only once the loss scale has fallen below 1e-4)."""
     test_at_end: bool = True
-    """Decode and score the test split with ``best.pt`` at the end; writes ``results.json``."""
+    """Decode and score the test split with ``best.pt`` at the end, into ``results.json`` (which
+    records how training ended in any case). Sweeps turn it off: they choose on valid."""
     num_sample_translations: int = 3
     """Sample translations written to TensorBoard at each validation."""
     progress: bool = True
@@ -203,6 +210,9 @@ class DecodeConfig:
     max_len_b: int = 10
     """Hypotheses stop at ``max_len_a * src_len + max_len_b`` tokens."""
     min_len: int = 1
+    no_repeat_ngram_size: int = 0
+    """Never repeat an n-gram of this many target tokens within a hypothesis (3 stops a loop of a
+    single-character piece at three); 0 disables it."""
     max_tokens: int = 8000
     """Source tokens per decoding batch (inputs are sorted by length, order restored)."""
     nbest: int = 1
@@ -324,11 +334,26 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"data.src_lang and data.tgt_lang are both {cfg.data.src_lang!r}")
     if cfg.data.source == "local" and not cfg.data.local_dir:
         raise ConfigError("data.source=local needs data.local_dir (a directory with the parallel files)")
-    if cfg.decode.nbest > cfg.decode.beam_size:
-        raise ConfigError(f"decode.nbest={cfg.decode.nbest} exceeds decode.beam_size={cfg.decode.beam_size}")
+    _validate_decode(cfg.decode)
+    _validate_bounds(cfg)
     if cfg.tokenizer.vocab_size > 65535 * 16:
         raise ConfigError(f"tokenizer.vocab_size={cfg.tokenizer.vocab_size} is implausibly large")
     return cfg
+
+
+def _validate_bounds(cfg: TrainConfig) -> None:
+    t = cfg.trainer
+    for key in ("max_time_min", "budget_min", "max_epochs", "patience"):
+        if getattr(t, key) < 0:
+            raise ConfigError(f"trainer.{key}={getattr(t, key)!r} must be >= 0 (0 disables it)")
+    if t.budget_min and cfg.optim.schedule == "inverse_sqrt":
+        raise ConfigError(f"trainer.budget_min={t.budget_min} needs a schedule that ends: set "
+                          f"optim.schedule=cosine (inverse_sqrt never reaches a floor), or use "
+                          f"trainer.max_time_min for a plain time limit")
+    if t.budget_min and t.max_time_min and t.max_time_min < t.budget_min:
+        raise ConfigError(f"trainer.max_time_min={t.max_time_min} would stop the run before its "
+                          f"trainer.budget_min={t.budget_min} ends; set trainer.max_time_min=0 "
+                          f"(the budget stops the run itself)")
 
 
 def from_dict(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
@@ -398,6 +423,8 @@ def _validate_decode(d: DecodeConfig) -> None:
     for key in ("beam_size", "max_tokens", "nbest"):
         if not getattr(d, key) > 0:
             raise ConfigError(f"decode.{key}={getattr(d, key)!r} must be positive")
+    if d.no_repeat_ngram_size < 0:
+        raise ConfigError(f"decode.no_repeat_ngram_size={d.no_repeat_ngram_size} must be >= 0 (0 disables it)")
     if d.nbest > d.beam_size:
         raise ConfigError(f"decode.nbest={d.nbest} exceeds decode.beam_size={d.beam_size}")
 

@@ -18,7 +18,7 @@ TRAIN_ARGS = [
     "model.encoder_layers=2", "model.decoder_layers=2", "model.d_model=128", "model.n_heads=4",
     "model.ffn_dim=512", "model.dropout=0.0",
     "optim.lr=3e-3", "optim.warmup_steps=100", "optim.schedule=inverse_sqrt",  # cosine would follow max_steps
-    "trainer.max_time_min=0",  # stop by steps only, however loaded the machine is
+    "trainer.max_time_min=0", "trainer.budget_min=0",  # stop by steps only, however loaded the machine is
     "trainer.max_tokens=2048", "trainer.max_steps=500", "trainer.valid_every=250", "trainer.save_every=250",
     "trainer.log_every=50", "trainer.keep_last=2", "trainer.progress=false", "trainer.threads=2",
     "trainer.precision=fp32",

@@ -17,7 +17,7 @@ DOCUMENTED = {
         "tokenizer.vocab_size": 8000, "tokenizer.model_type": "unigram",
         "model.encoder_layers": 3, "model.decoder_layers": 3, "model.d_model": 256, "model.n_heads": 4,
         "model.ffn_dim": 1024, "model.tie_embeddings": True, "optim.label_smoothing": 0.1,
-        "trainer.max_tokens": 4096,
+        "trainer.max_tokens": 4096, "decode.no_repeat_ngram_size": 3,
     },
     "wmt14_en_de": {
         "data.source": "hf", "data.hf_path": "wmt/wmt14", "data.hf_config": "de-en",

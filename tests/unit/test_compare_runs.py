@@ -55,7 +55,8 @@ def two_runs(tmp_path, monkeypatch):
     finished = make_run(
         Path("outputs/wmt14/a"),
         results={"name": "wmt14_en_de", "bleu": 26.456, "chrf": 57.123, "ter": 60.0, "steps": 100000,
-                 "train_time_s": 3723.4, "best_valid": 25.75, "best_metric": "bleu"},
+                 "train_time_s": 3723.4, "best_valid": 25.75, "best_metric": "bleu", "stop_reason": "max_time",
+                 "schedule_cut_short": True},
         overrides=["experiment=wmt14_en_de", "run_id=a", "trainer.max_tokens=8192", "optim.lr=1e-3",
                    "hydra.run.dir=elsewhere"],
         name="wmt14_en_de",
@@ -74,10 +75,10 @@ def two_runs(tmp_path, monkeypatch):
 
 
 ROW_A = ["outputs/wmt14/a", "wmt14_en_de", "trainer.max_tokens=8192 optim.lr=1e-3", "100000", "1:02:03",
-         "2167", "25.75", "26.46", "57.12"]
-ROW_B = ["outputs/demo/b", "demo", "trainer.max_steps=10", "10", "-", "200", "-", "-", "-"]
-HEADER = ["run", "experiment", "overrides", "steps", "wall time", "tgt tok/s", "best valid BLEU", "test BLEU",
-          "test chrF"]
+         "max_time (cut)", "2167", "25.75", "26.46", "57.12"]
+ROW_B = ["outputs/demo/b", "demo", "trainer.max_steps=10", "10", "-", "-", "200", "-", "-", "-"]
+HEADER = ["run", "experiment", "overrides", "steps", "wall time", "stopped by", "tgt tok/s", "best valid BLEU",
+          "test BLEU", "test chrF"]
 
 
 def markdown_cells(text: str) -> list[list[str]]:
@@ -96,11 +97,11 @@ def test_parent_dir_gives_markdown_table_of_every_run(compare_runs, two_runs, ca
 def test_markdown_layout_is_exact(compare_runs, two_runs, capsys):
     compare_runs.main(["outputs/demo/b"])
     assert capsys.readouterr().out == (
-        "| run            | experiment | overrides            | steps | wall time | tgt tok/s "
+        "| run            | experiment | overrides            | steps | wall time | stopped by | tgt tok/s "
         "| best valid BLEU | test BLEU | test chrF |\n"
-        "|----------------|------------|----------------------|------:|----------:|----------:"
+        "|----------------|------------|----------------------|------:|----------:|------------|----------:"
         "|----------------:|----------:|----------:|\n"
-        "| outputs/demo/b | demo       | trainer.max_steps=10 |    10 |         - |       200 "
+        "| outputs/demo/b | demo       | trainer.max_steps=10 |    10 |         - | -          |       200 "
         "|               - |         - |         - |\n"
     )
 

@@ -144,3 +144,28 @@ def test_cli_prints_scores(setup):
     bad = run_cli([str(ROOT / "evaluate.py"), "checkpoint=run/checkpoints/best.pt"], root, timeout=120)
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: evaluate needs src=FILE and ref=FILE, or testset=NAME langpair=SRC-TGT"
+
+
+def test_character_loops_count_runs_the_source_lacks():
+    from mt.eval.metrics import character_loop_lines, character_runs
+
+    assert character_runs("Die Wönnnnnnnnnt", 5) == {"n": 9}
+    assert character_runs("Haar  Paar     aaaa", 5) == {}  # whitespace runs and runs of 4 do not count
+    srcs = ["The wind", "GOAL!!!!!", "A man", "Zzzzzz sleep", "A woman"]
+    hyps = ["Die Wönnnnnnnnnt", "TOOOR!!!!!", "Ein Mann", "Zzzzzzzz Schlaf", "„GEEEEEE“"]
+    # Line 1 loops; line 2 copies the source's "!!!!!"; line 4's "zzzzzzz" has a run in the source.
+    assert character_loop_lines(srcs, hyps) == [0, 4]
+    assert character_loop_lines(srcs, hyps, min_run=3) == [0, 1, 4]  # "OOO" is not in the source
+
+
+def test_repetitions_script(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("repetitions", ROOT / "scripts" / "repetitions.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (tmp_path / "src").write_text("The wind\nA man\n", encoding="utf-8")
+    (tmp_path / "hyp").write_text("Die Wönnnnnnnnnt\nEin Mann\n", encoding="utf-8")
+    module.main(["--src", str(tmp_path / "src"), str(tmp_path / "hyp")])
+    out = capsys.readouterr().out
+    assert "2      1  50.00%" in out and "line 1: Die Wönnnnnnnnnt" in out

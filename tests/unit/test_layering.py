@@ -10,7 +10,7 @@ LAYERS = {
     "mt.config": 0, "mt.utils": 0,
     "mt.data": 1, "mt.checkpoint": 1,
     "mt.model": 2,
-    "mt.decode": 3, "mt.eval": 3, "mt.train.loss": 3, "mt.train.optim": 3, "mt.train.metrics": 3,
+    "mt.decode": 3, "mt.eval": 3, "mt.train.loss": 3, "mt.train.optim": 3, "mt.train.schedule": 3, "mt.train.metrics": 3,
     "mt.train.setup": 3, "mt.train.validate": 4,
     "mt.train.trainer": 4,
     "mt.train.run": 5, "mt.train": 5,

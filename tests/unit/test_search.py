@@ -10,6 +10,7 @@ from torch import nn
 
 from mt.config import ModelConfig
 from mt.decode.search import (
+    ban_repeated_ngrams,
     beam_search,
     constrain_log_probs,
     gnmt_length_penalty,
@@ -122,6 +123,33 @@ def test_constrain_log_probs_by_hand():
 
 
 # ----------------------------------------------------------------------------- hand-derived searches
+
+
+def test_ban_repeated_ngrams_by_hand():
+    prefixes = torch.tensor([[A, B, A, B, C, A],   # bigram (A, x): A was followed by B -> ban B
+                             [C, C, C, C, C, C]])  # a loop: (C, C) was followed by C -> ban C
+    out = ban_repeated_ngrams(torch.zeros(2, 8), prefixes, n=2)
+    assert torch.isinf(out[0]).nonzero().flatten().tolist() == [B]
+    assert torch.isinf(out[1]).nonzero().flatten().tolist() == [C]
+    out = ban_repeated_ngrams(torch.zeros(2, 8), prefixes, n=3)  # contexts (C, A) and (C, C)
+    assert torch.isinf(out[0]).nonzero().flatten().tolist() == []
+    assert torch.isinf(out[1]).nonzero().flatten().tolist() == [C]
+    assert not torch.isinf(ban_repeated_ngrams(torch.zeros(2, 8), prefixes, n=0)).any()
+    assert not torch.isinf(ban_repeated_ngrams(torch.zeros(2, 8), prefixes[:, :2], n=3)).any()  # too short
+
+
+def test_no_repeat_ngram_stops_a_character_loop():
+    """A model that loops on C (the way an undertrained decoder spells 'nnnnnnn'): without the guard
+    greedy search loops to the length limit; with trigrams banned, after C C C the next best (A) wins,
+    and no beam hypothesis holds a trigram twice."""
+    looping = MarkovModel({BOS: {C: 1.0}, C: {C: 0.9, A: 0.06, EOS: 0.04}, A: {EOS: 1.0}})
+    src = torch.tensor([[A, A, A, EOS]])
+    limits = dict(max_len_a=1.0, max_len_b=4, **IDS)
+    assert greedy_search([looping], src, **limits)[0][0].tokens == [C] * 8
+    assert greedy_search([looping], src, no_repeat_ngram_size=3, **limits)[0][0].tokens == [C, C, C, A]
+    for hyp in beam_search([looping], src, beam_size=4, nbest=4, no_repeat_ngram_size=3, **limits)[0]:
+        grams = [tuple(hyp.tokens[i:i + 3]) for i in range(len(hyp.tokens) - 2)]
+        assert len(grams) == len(set(grams)), hyp.tokens
 
 
 def test_length_penalty_decides_between_short_and_long():

@@ -192,7 +192,7 @@ def _search(models: Sequence[Transformer], src_tokens: torch.Tensor, cfg: Decode
             tokenizer: Tokenizer) -> list[list[Hypothesis]]:
     common = dict(bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id,
                   length_penalty=cfg.length_penalty, max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b,
-                  min_len=cfg.min_len)
+                  min_len=cfg.min_len, no_repeat_ngram_size=cfg.no_repeat_ngram_size)
     if cfg.beam_size == 1:
         return greedy_search(models, src_tokens, **common)
     return beam_search(models, src_tokens, beam_size=cfg.beam_size, nbest=cfg.nbest, **common)

@@ -7,7 +7,7 @@ beam ``j`` of active sentence ``s``. Each step
    self-attention keys/values of earlier steps live in the model's ``KVCache``);
 2. ensembles average the models' probabilities: ``logsumexp(log_probs) - log(n_models)``;
 3. PAD and BOS are never generated, EOS not before ``min_len`` tokens, and at a sentence's maximum
-   length EOS is the only choice;
+   length EOS is the only choice; optionally (``no_repeat_ngram_size``) no n-gram twice in a hypothesis;
 4. the best ``2K`` (beam, token) extensions of each sentence are taken; EOS extensions among the
    best ``K`` become finished hypotheses, and the best ``K`` non-EOS extensions form the next beam;
 5. a sentence is done once it has ``K`` finished hypotheses (early stopping) or reached its maximum
@@ -78,6 +78,22 @@ def constrain_log_probs(
         # Kept finite so that every live beam can finish, even under a model certain it must not end.
         rows[:, :, eos_id] = eos_log_prob[forced].clamp(min=-1e9)
         log_probs[forced] = rows
+    return log_probs
+
+
+def ban_repeated_ngrams(log_probs: Tensor, prefixes: Tensor, n: int) -> Tensor:
+    """In place, forbid (-inf) every next token that would repeat an ``n``-gram already in the row's
+    prefix: ``log_probs`` (R, V), ``prefixes`` (R, T) the generated tokens (no BOS). For ``n=3`` and
+    prefix ``x n n n``, the context ``n n`` was followed by ``n`` before, so ``n`` is banned: a
+    character loop of single-character pieces stops at three. ``n <= 0`` bans nothing."""
+    length = prefixes.size(1)
+    if n <= 0 or length < n:
+        return log_probs
+    grams = prefixes.unfold(1, n, 1)  # (R, length - n + 1, n): every n-gram of every row
+    context = prefixes[:, length - n + 1:]  # (R, n - 1): the last n - 1 tokens
+    seen = (grams[:, :, :-1] == context.unsqueeze(1)).all(dim=2)  # (R, G): n-grams starting like it
+    rows, starts = seen.nonzero(as_tuple=True)
+    log_probs[rows, grams[rows, starts, -1]] = -math.inf
     return log_probs
 
 
@@ -178,6 +194,7 @@ def beam_search(
     max_len_b: int = 10,
     min_len: int = 1,
     nbest: int = 1,
+    no_repeat_ngram_size: int = 0,
     use_cache: bool = True,
 ) -> list[list[Hypothesis]]:
     """Translate the (B, S) right-padded ``src_tokens`` (EOS-terminated) with beam search.
@@ -185,7 +202,8 @@ def beam_search(
     Returns, per sentence and in input order, up to ``nbest`` finished hypotheses, best first.
     ``length_penalty`` is the GNMT alpha; a sentence gets at most ``floor(max_len_a * src_len +
     max_len_b)`` tokens (src_len counts its EOS; capped by the models' ``max_positions``) and at
-    least ``min_len``. ``use_cache=False`` recomputes every prefix from scratch (slow reference).
+    least ``min_len``. ``no_repeat_ngram_size=n > 0`` never extends a hypothesis with a token that
+    repeats one of its n-grams. ``use_cache=False`` recomputes every prefix from scratch (slow reference).
     The vocabulary must have at least ``2 * beam_size`` entries.
     """
     if beam_size < 1 or not 1 <= nbest <= beam_size:
@@ -204,6 +222,7 @@ def beam_search(
         at_max = active.max_lens <= step  # (N,)
         constrain_log_probs(log_probs, step, at_max, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id,
                             min_len=min_len)
+        ban_repeated_ngrams(log_probs.view(n * width, -1), tokens[:, 1:], no_repeat_ngram_size)
         cand_scores, cand_beams, cand_tokens = _best_candidates(log_probs, scores, k)  # (N, 2k)
         is_eos = cand_tokens == eos_id
         # Only an EOS that would have made it into the beam finishes a hypothesis.
@@ -256,6 +275,7 @@ def greedy_search(
     max_len_a: float = 1.2,
     max_len_b: int = 10,
     min_len: int = 1,
+    no_repeat_ngram_size: int = 0,
     use_cache: bool = True,
 ) -> list[list[Hypothesis]]:
     """Pick the most probable next token until EOS; the same rules and result format as
@@ -269,6 +289,7 @@ def greedy_search(
         log_probs = _ensemble_log_probs(states, tokens).view(batch, 1, -1)  # (B, 1, V)
         constrain_log_probs(log_probs, step, max_lens <= step, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id,
                             min_len=min_len)
+        ban_repeated_ngrams(log_probs.view(batch, -1), tokens[:, 1:], no_repeat_ngram_size)
         best, best_token = log_probs.squeeze(1).max(dim=1)  # (B,)
         running = length == 0
         log_prob += torch.where(running, best, torch.zeros_like(best))

@@ -36,3 +36,28 @@ def score_corpus(hyps: Sequence[str], refs: Sequence[str]) -> dict[str, Any]:
         if name == "bleu":
             scores["bleu_detail"] = str(result)
     return scores
+
+
+def character_runs(text: str, min_run: int) -> dict[str, int]:
+    """The longest run of each non-space character repeated at least ``min_run`` times in a row."""
+    runs: dict[str, int] = {}
+    i = 0
+    while i < len(text):
+        j = i
+        while j < len(text) and text[j] == text[i]:
+            j += 1
+        if j - i >= min_run and not text[i].isspace():
+            runs[text[i]] = max(runs.get(text[i], 0), j - i)
+        i = j
+    return runs
+
+
+def character_loop_lines(srcs: Sequence[str], hyps: Sequence[str], min_run: int = 5) -> list[int]:
+    """Indices of the hypotheses that repeat a character ``min_run`` or more times in a row where the
+    source has no such run of that character (``Die Wönnnnnnnnnt``, ``GEEEEEE``): decoder loops, not
+    copies of a source's ``zzzzz`` or ``!!!!!``."""
+    if len(srcs) != len(hyps):
+        raise MTError(f"cannot compare {len(hyps)} hypotheses with {len(srcs)} sources; "
+                      f"the files must have one line per sentence")
+    return [i for i, (src, hyp) in enumerate(zip(srcs, hyps, strict=True))
+            if set(character_runs(hyp, min_run)) - set(character_runs(src, min_run))]

@@ -18,7 +18,7 @@ from typing import Any
 
 from mt.config import EvaluateConfig
 from mt.decode.run import load_for_inference, read_text_lines, resolve_path, translate_lines, write_text_lines
-from mt.eval.metrics import score_corpus
+from mt.eval.metrics import character_loop_lines, score_corpus
 from mt.utils.errors import MTError
 from mt.utils.io import write_json
 from mt.utils.logging import get_logger
@@ -136,12 +136,15 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
         "decode": dataclasses.asdict(cfg.decode), "seconds": round(seconds, 3),
         "sentences_per_second": round(len(hyps) / seconds, 2) if seconds > 0 else 0.0,
         "hypotheses": str(hyp_path),
+        "character_loops": len(character_loop_lines(test.src_lines, hyps)),
     }
     write_text_lines(str(hyp_path), hyps)
     write_json(report_path, report)
     print(f"{test.name}: {len(hyps)} sentences, {report['sentences_per_second']} sentences/s")
     for metric, label in (("bleu", "BLEU"), ("chrf", "chrF"), ("ter", "TER ")):
         print(f"{label} = {scores[metric]:6.2f}  {scores['signatures'][metric]}")
+    print(f"character loops: {report['character_loops']} of {len(hyps)} lines repeat a character 5+ times "
+          f"where the source does not (scripts/repetitions.py lists them)")
     print(f"report: {report_path}\nhypotheses: {hyp_path}")
     if tb_dir is not None:
         _log_tensorboard(tb_dir, test.name, scores, int(info["step"] or 0))

@@ -1,4 +1,10 @@
-"""AdamW and the learning-rate schedules: inverse square root (Vaswani et al. 2017) and cosine."""
+"""AdamW and the learning-rate schedules: inverse square root (Vaswani et al. 2017) and cosine.
+
+A schedule is warm-up (in updates) followed by a decay. The cosine decay is a function of a
+*progress* fraction that goes from 0 at the end of warm-up to 1 at the end of the run; the run's
+end is counted in updates (``trainer.max_steps``), on the clock (``trainer.budget_min``), or both,
+and ``Schedule`` (schedule.py) turns either into that fraction.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +16,38 @@ from torch import nn
 from mt.config import OptimConfig
 
 
+def warmup_lr(step: int, cfg: OptimConfig) -> float | None:
+    """The warm-up learning rate of update ``step`` (1-based), or None once warm-up is over."""
+    warmup = max(cfg.warmup_steps, 0)
+    if warmup and step <= warmup:
+        return cfg.warmup_init_lr + (cfg.lr - cfg.warmup_init_lr) * step / warmup
+    return None
+
+
+def decay_lr(step: int, cfg: OptimConfig, progress: float) -> float:
+    """The learning rate after warm-up: ``lr * sqrt(warmup_steps / step)`` (inverse_sqrt, which has
+    no end and ignores ``progress``), or the cosine from ``lr`` at ``progress`` 0 to ``min_lr`` at 1."""
+    if cfg.schedule == "inverse_sqrt":
+        return cfg.lr * math.sqrt(max(cfg.warmup_steps, 1) / step)
+    progress = min(1.0, max(0.0, progress))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def step_progress(step: int, cfg: OptimConfig, max_steps: int) -> float:
+    """Decay progress counted in updates: 0 at the end of warm-up, 1 at ``max_steps`` (clamped)."""
+    warmup = max(cfg.warmup_steps, 0)
+    return min(1.0, max(0.0, (step - warmup) / max(1, max_steps - warmup)))
+
+
 def lr_at(step: int, cfg: OptimConfig, max_steps: int) -> float:
-    """Learning rate for optimizer step ``step`` (1-based: the first update uses ``lr_at(1)``).
+    """Learning rate for optimizer step ``step`` (1-based: the first update uses ``lr_at(1)``) of a
+    schedule counted in updates.
 
     Linear warmup from ``warmup_init_lr`` to ``lr`` over ``warmup_steps``; then either
     ``lr * sqrt(warmup_steps / step)`` (inverse_sqrt) or a cosine decay to ``min_lr`` at ``max_steps``.
     """
-    warmup = max(cfg.warmup_steps, 0)
-    if warmup and step <= warmup:
-        return cfg.warmup_init_lr + (cfg.lr - cfg.warmup_init_lr) * step / warmup
-    if cfg.schedule == "inverse_sqrt":
-        return cfg.lr * math.sqrt(max(warmup, 1) / step)
-    progress = min(1.0, (step - warmup) / max(1, max_steps - warmup))
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * progress))
+    lr = warmup_lr(step, cfg)
+    return lr if lr is not None else decay_lr(step, cfg, step_progress(step, cfg, max_steps))
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig, device_type: str) -> torch.optim.AdamW:

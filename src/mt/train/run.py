@@ -8,7 +8,8 @@ from pathlib import Path
 
 from mt import checkpoint as ckpt
 from mt.config import TrainConfig, to_dict
-from mt.decode.run import write_text_lines
+from mt.decode.run import read_text_lines, write_text_lines
+from mt.eval.metrics import character_loop_lines
 from mt.train.trainer import Trainer
 from mt.train.validate import score_split
 from mt.utils import dist
@@ -19,7 +20,8 @@ log = get_logger(__name__)
 
 
 def run(cfg: TrainConfig) -> dict:
-    """Train (or resume) the run in ``cfg.run_dir``, then score the test split with the best model."""
+    """Train (or resume) the run in ``cfg.run_dir``, then score the test split with the best model
+    (``trainer.test_at_end``) and write results.json."""
     run_dir = Path(cfg.run_dir)
     setup_logging(run_dir / "train.log")
     log.info("run dir: %s", run_dir.resolve())
@@ -30,7 +32,7 @@ def run(cfg: TrainConfig) -> dict:
             log.warning("stopped by a signal; resume with the same run dir: python train.py %s",
                         f"hydra.run.dir={run_dir}")
             sys.exit(130)
-        results = final_evaluation(trainer, reason) if cfg.trainer.test_at_end else {}
+        results = final_evaluation(trainer, reason)
     finally:
         trainer.close()
         dist.destroy_distributed()
@@ -38,33 +40,59 @@ def run(cfg: TrainConfig) -> dict:
 
 
 def final_evaluation(trainer: Trainer, reason: str) -> dict:
-    """Score best.pt (and the average of the last N step checkpoints) on the test split. Every rank
-    decodes a share of the sentences; rank 0 scores them, writes results.json and returns the results."""
+    """Write results.json: how training ended (steps, time, the bound that stopped it, the best valid
+    score) and, with ``trainer.test_at_end``, best.pt (and the average of the last N step
+    checkpoints) scored on the test split. Every rank decodes a share of the test sentences; rank 0
+    scores them, writes results.json and returns the results."""
+    test = _score_test(trainer) if trainer.tc.test_at_end else {}
     results: dict = {}
-    ckpt_dir, tc = trainer.ckpt_dir, trainer.tc
-    best = ckpt_dir / ckpt.BEST if (ckpt_dir / ckpt.BEST).is_file() else ckpt_dir / ckpt.LAST
-    _load_weights(trainer, lambda: ckpt.load_checkpoint(best)["model"])
-    test = score_split(trainer, "test")
-    averaged = _score_average(trainer) if tc.average_last > 1 else None
     if trainer.info.is_main:
-        s = test["scores"]
+        tc = trainer.tc
         results = {
-            "name": trainer.cfg.name, "checkpoint": str(best), "split": "test",
-            "bleu": s["bleu"], "chrf": s["chrf"], "ter": s["ter"], "signatures": s["signatures"],
-            "num_sentences": s["num_sentences"], "steps": trainer.step, "epoch": trainer.epoch,
-            "stop_reason": reason, "train_time_s": round(trainer.train_time_s, 1),
+            "name": trainer.cfg.name, "steps": trainer.step, "epoch": trainer.epoch,
+            "stop_reason": reason, "stop_bound": trainer.stop.get("bound"),
+            "schedule_progress": trainer.stop.get("schedule_progress"),
+            "schedule_cut_short": trainer.stop.get("schedule_cut_short"),
+            "train_time_s": round(trainer.train_time_s, 1),
             "best_valid": trainer.best_score, "best_metric": tc.best_metric,
+            **test,
         }
-        write_text_lines(str(trainer.run_dir / "test.hyp.txt"), test["hypotheses"])
-        if averaged is not None:
-            results["averaged"] = averaged
-        trainer.writer.scalars("test", {"bleu": s["bleu"], "chrf": s["chrf"]}, trainer.step)
-        trainer.writer.hparams(_hparams(trainer), {"test_bleu": s["bleu"], "test_chrf": s["chrf"]})
         write_json(trainer.run_dir / "results.json", results)
-        log.info("test BLEU %.2f chrF %.2f (%s)", s["bleu"], s["chrf"], s["signatures"]["bleu"])
         log.info("wrote %s", trainer.run_dir / "results.json")
     dist.barrier()
     return results
+
+
+def _score_test(trainer: Trainer) -> dict:
+    """best.pt (else last.pt) and the average of the last N step checkpoints on the test split; a
+    collective: every rank decodes its share. The scores on rank 0, an empty dict elsewhere."""
+    ckpt_dir = trainer.ckpt_dir
+    best = ckpt_dir / ckpt.BEST if (ckpt_dir / ckpt.BEST).is_file() else ckpt_dir / ckpt.LAST
+    _load_weights(trainer, lambda: ckpt.load_checkpoint(best)["model"])
+    test = score_split(trainer, "test")
+    averaged = _score_average(trainer) if trainer.tc.average_last > 1 else None
+    if not trainer.info.is_main:
+        return {}
+    s = test["scores"]
+    results = {
+        "checkpoint": str(best), "split": "test",
+        "bleu": s["bleu"], "chrf": s["chrf"], "ter": s["ter"], "signatures": s["signatures"],
+        "num_sentences": s["num_sentences"],
+        "character_loops": _character_loops(trainer, "test", test["hypotheses"]),
+    }
+    write_text_lines(str(trainer.run_dir / "test.hyp.txt"), test["hypotheses"])
+    if averaged is not None:
+        results["averaged"] = averaged
+    trainer.writer.scalars("test", {"bleu": s["bleu"], "chrf": s["chrf"]}, trainer.step)
+    trainer.writer.hparams(_hparams(trainer), {"test_bleu": s["bleu"], "test_chrf": s["chrf"]})
+    log.info("test BLEU %.2f chrF %.2f (%s)", s["bleu"], s["chrf"], s["signatures"]["bleu"])
+    return results
+
+
+def _character_loops(trainer: Trainer, split: str, hyps: list[str]) -> int:
+    """Hypotheses that repeat a character 5+ times where their source does not (decoder loops)."""
+    src = read_text_lines(str(trainer.data.text_path(split, trainer.cfg.data.src_lang)))
+    return len(character_loop_lines(src, hyps))
 
 
 def _load_weights(trainer: Trainer, load: Callable[[], dict]) -> None:

@@ -25,7 +25,8 @@ from mt.data.collate import Batch
 from mt.data.loader import BatchLoader
 from mt.train.loss import perplexity, projected_label_smoothed_nll
 from mt.train.metrics import MetricsWriter, TrainMeter
-from mt.train.optim import build_optimizer, lr_at, set_lr
+from mt.train.optim import build_optimizer, set_lr
+from mt.train.schedule import Schedule, stop_report
 from mt.train.setup import build_model, load_data, resolve_precision, wrap_model
 from mt.train.validate import Validator
 from mt.utils import dist
@@ -75,6 +76,10 @@ class Trainer:
         self.bad_validations = 0
         self.consecutive_bad_steps = 0
         self.train_time_s = 0.0
+        self.schedule = Schedule.from_config(cfg.optim, self.tc)
+        self._clock: tuple[float, float] | None = None  # (perf_counter, train_time_s) when train() began
+        self._last_update_s = self._update_end_s = self.last_lr = 0.0
+        self.stop: dict = {}
         self._stop_signal: int | None = None
         self._maybe_resume()
         log.info("model: %.1fM parameters; %d train pairs in %d batches/epoch/rank; precision %s on %s",
@@ -108,39 +113,65 @@ class Trainer:
     def train(self) -> str:
         """Train until a stop condition; returns why it stopped (``max_steps``, ``signal``...)."""
         handlers = self._install_signal_handlers()
-        bar = tqdm(total=self.tc.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
+        # A budget run's end is on the clock (the log lines say how much is left), not at max_steps.
+        bar = tqdm(total=None if self.tc.budget_min else self.tc.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
                    disable=not (self.tc.progress and self.info.is_main), smoothing=0.1)
-        start, time_at_start = time.perf_counter(), self.train_time_s
+        self._clock = (time.perf_counter(), self.train_time_s)  # a resumed run goes on from its elapsed time
         batches = self._batch_stream()
         # Log lines print above the progress bar instead of through it.
         with logging_redirect_tqdm(loggers=[logging.getLogger("mt")]):
             try:
-                reason = self._loop(bar, batches, start, time_at_start)
+                reason = self._loop(bar, batches)
             finally:
                 bar.close()
                 self._restore_signal_handlers(handlers)
-        log.info("training stopped at step %d (%s) after %.1f min", self.step, reason, self.train_time_s / 60)
+        self._report_stop(reason)
         return reason
 
-    def _loop(self, bar: tqdm, batches: Iterator[Batch], start: float, time_at_start: float) -> str:
+    def elapsed_s(self) -> float:
+        """Seconds of training so far, earlier runs of a resumed run included (validation and saves too)."""
+        if self._clock is None:
+            return self.train_time_s
+        started, before = self._clock
+        return before + time.perf_counter() - started
+
+    def _loop(self, bar: tqdm, batches: Iterator[Batch]) -> str:
         meter, reason = TrainMeter(self.device), ""
         while not reason:
+            update_start = self._plan_update()
             stats = self.train_step([next(batches) for _ in range(self.tc.update_freq)])
-            self.train_time_s = time_at_start + time.perf_counter() - start
+            self.train_time_s = self.elapsed_s()
+            self._last_update_s = self.train_time_s - update_start
             due = stats["applied"]  # a skipped update keeps the step number: nothing new is due
             if due:
+                self.schedule.update_done(self.step, self._update_end_s)
                 meter.add(stats["loss_sum"], stats["nll_sum"], stats["grad_norm"], tokens=stats["tokens"],
                           sentences=stats["sentences"], lr=stats["lr"])
                 bar.update(1)
             if due and self.step % self.tc.log_every == 0:
                 self._log_train(meter.flush(), bar)
             reason = self._stop_reason()
-            if (due and self.step % self.tc.valid_every == 0) or reason in ("max_steps", "max_epochs", "max_time"):
-                if self.validate() and not reason:
-                    reason = "patience"
+            checkpoint_start = self.elapsed_s()
+            validated = (due and self.step % self.tc.valid_every == 0) or reason in _END_REASONS
+            if validated and self.validate() and not reason:
+                reason = "patience"
             if (due and self.step % self.tc.save_every == 0) or reason:
                 self.save()
+            if validated and not reason:  # what the final validation and checkpoint will take
+                self.schedule.reserve_s = self.elapsed_s() - checkpoint_start
         return reason
+
+    def _report_stop(self, reason: str) -> None:
+        """Log (and keep in ``self.stop``) which bound stopped the run; warn if the schedule was cut."""
+        self.train_time_s = self.elapsed_s()
+        self.stop = stop_report(reason, self.tc, self.schedule, self.step, self.train_time_s, self.last_lr)
+        log.info("%s", self.stop["message"])
+        if self.stop["warning"]:
+            log.warning("%s", self.stop["warning"])
+        self.writer.text("train/stop", f"{self.stop['message']}. {self.stop['warning'] or ''}".strip(),
+                         self.step)
+        if self.stop["schedule_progress"] is not None:
+            self.writer.scalars("train", {"schedule_progress": self.stop["schedule_progress"]}, self.step)
 
     def _batch_stream(self) -> Iterator[Batch]:
         """Collated training batches, across epoch boundaries, from the resume position on."""
@@ -168,7 +199,7 @@ class Trainer:
                 raise self._out_of_memory(batch) from None
             loss_sum, nll_sum = loss_sum + loss, nll_sum + nll
         total_tokens, total_sents = (int(n) for n in counts())
-        lr = lr_at(self.step + 1, self.cfg.optim, self.tc.max_steps)
+        lr = self._next_lr()
         # DDP averaged the ranks' gradients of backward_scale * loss: this factor makes them the
         # gradient of the summed loss over the update's total target tokens.
         grad_factor = self.info.world_size / (self.backward_scale * total_tokens)
@@ -190,6 +221,23 @@ class Trainer:
                     epsilon=self.cfg.optim.label_smoothing, pad_id=self.tokenizer.pad_id)
             self.scaler.scale(loss * self.backward_scale).backward()
         return loss.detach(), nll
+
+    def _plan_update(self) -> float:
+        """Start an update: returns the elapsed time now and sets when the update should end (now
+        plus the previous update's duration). Under DDP a budget run's ranks agree on that time and
+        on the reserve, so they all use the same learning rate."""
+        now = self.elapsed_s()
+        values = [now + self._last_update_s, self.schedule.reserve_s]
+        if self.tc.budget_min and self.info.distributed:
+            values = [v / self.info.world_size for v in dist.all_reduce_sum(values)]
+        self._update_end_s, self.schedule.reserve_s = values
+        return now
+
+    def _next_lr(self) -> float:
+        """The learning rate of the coming update, at the time it is expected to end, so a budget
+        run's last update runs at the schedule's floor."""
+        self.last_lr = self.schedule.lr(self.step + 1, self._update_end_s)
+        return self.last_lr
 
     def _optimizer_step(self, lr: float, grad_factor: float) -> tuple[torch.Tensor, bool]:
         """Scale and clip the gradients in one pass, then step if they are finite (for every precision:
@@ -236,6 +284,7 @@ class Trainer:
             "max_steps": self.step >= self.tc.max_steps,
             "max_epochs": bool(self.tc.max_epochs) and (
                 self.epoch > self.tc.max_epochs or (self.epoch == self.tc.max_epochs and epoch_done)),
+            "budget": bool(self.tc.budget_min) and self.train_time_s >= self.schedule.deadline_s,
             "max_time": bool(self.tc.max_time_min) and self.train_time_s >= 60 * self.tc.max_time_min,
             "signal": self._stop_signal is not None,
         }
@@ -270,7 +319,8 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "trainer": {"step": self.step, "epoch": self.epoch, "sampler": self.loader.state_dict(),
                         "best_score": self.best_score, "bad_validations": self.bad_validations,
-                        "train_time_s": self.train_time_s, "world_size": self.info.world_size},
+                        "train_time_s": self.elapsed_s(), "world_size": self.info.world_size,
+                        "schedule": self.schedule.state_dict()},
             "rng": dist.all_gather_object(rng),  # one entry per rank: each has its own dropout stream
         }
 
@@ -299,6 +349,7 @@ class Trainer:
         self.step = t["step"]
         self.best_score, self.bad_validations = t["best_score"], t["bad_validations"]
         self.train_time_s = t["train_time_s"]
+        self.schedule.load_state_dict(t.get("schedule", {}))
         same_ranks = t.get("world_size", 1) == self.info.world_size  # else restart the saved epoch
         self.loader.load_state_dict(t["sampler"] if same_ranks else {"epoch": t["epoch"], "position": 0})
         rng = state["rng"][min(self.info.rank, len(state["rng"]) - 1)]
@@ -338,10 +389,12 @@ class Trainer:
         self.writer.scalars("train", {k: w[k] for k in ("loss", "nll", "lr", "grad_norm", "loss_scale",
                                                         "tgt_tok_per_s", "sent_per_s")}, self.step)
         self.writer.scalars("train", {"ppl": perplexity(w["nll"])}, self.step)
+        left = f" | {max(self.schedule.budget_s - self.train_time_s, 0) / 60:.1f} min left" \
+            if self.tc.budget_min else ""
         bar.set_postfix(loss=f"{w['loss']:.3f}", lr=f"{w['lr']:.2e}", tok_s=f"{w['tgt_tok_per_s']:.0f}",
                         refresh=False)
-        log.info("step %d | loss %.3f | nll %.3f | lr %.2e | gnorm %.2f | %.0f tgt tok/s", self.step,
-                 w["loss"], w["nll"], w["lr"], w["grad_norm"], w["tgt_tok_per_s"])
+        log.info("step %d | loss %.3f | nll %.3f | lr %.2e | gnorm %.2f | %.0f tgt tok/s%s", self.step,
+                 w["loss"], w["nll"], w["lr"], w["grad_norm"], w["tgt_tok_per_s"], left)
 
     def _install_signal_handlers(self) -> dict:
         def handler(signum, _frame):
@@ -364,3 +417,8 @@ class Trainer:
     def close(self) -> None:
         self.loader.close()
         self.writer.close()
+
+
+_END_REASONS = ("max_steps", "max_epochs", "max_time", "budget")
+"""Stop reasons after which the run validates once more (patience has just validated; a signal
+saves and leaves)."""

@@ -1,0 +1,165 @@
+"""A budget run on a clock that the test drives: every update takes 1 s, every validation 5 s.
+
+The fake clock makes the run deterministic and fast, and lets the expected steps be derived by hand
+(budget 60 s, warm-up 4 updates, validation every 20 updates):
+
+- updates 1-20 end at 1-20 s; warm-up ends with update 4 at 4 s; the validation after update 20
+  takes 5 s, so from then on 5 s of the budget are kept for the final validation: the last update
+  must end by 55 s;
+- updates 21-40 end at 26-45 s, the validation after update 40 runs until 50 s, updates 41-45 end
+  at 51-55 s: update 45 is the last, the decay reaches the floor with it, and the final validation
+  ends the run at 60 s, the budget.
+"""
+
+import json
+import math
+import time
+from pathlib import Path
+
+import pytest
+
+from mt.config import train_config
+from mt.train import trainer as trainer_module
+from mt.train.trainer import Trainer
+from tests.conftest import ROOT, TINY, compose_train, run_cli
+
+MIN_LR, PEAK = 1e-5, 1e-3
+BUDGET = [f"optim.lr={PEAK}", f"optim.min_lr={MIN_LR}", "optim.schedule=cosine", "optim.warmup_steps=4",
+          "trainer.budget_min=1", "trainer.max_steps=100000", "trainer.valid_every=20",
+          "trainer.save_every=10", "trainer.threads=0", "trainer.keep_last=0"]
+
+
+class FakeClock:
+    """Stands in for the ``time`` module inside the trainer: ``perf_counter`` reads a number that only
+    the test advances."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def _budget_trainer(run_dir: Path, cache: Path, monkeypatch, clock: FakeClock, *extra: str) -> Trainer:
+    monkeypatch.setattr(trainer_module, "time", clock)
+    cfg = train_config(compose_train([*TINY, *BUDGET, f"data.cache_dir={cache}", *extra], run_dir, ROOT))
+    trainer = Trainer(cfg, run_dir)
+    lrs: list[float] = []
+    step, validate = trainer.train_step, trainer.validate
+
+    def slow_step(batches):  # an update that takes exactly 1 s on the run's clock
+        stats = step(batches)
+        clock.now += 1.0
+        lrs.append(stats["lr"])
+        return stats
+
+    def slow_validate():
+        clock.now += 5.0
+        return validate()
+
+    monkeypatch.setattr(trainer, "train_step", slow_step)
+    monkeypatch.setattr(trainer, "validate", slow_validate)
+    trainer.lrs = lrs
+    return trainer
+
+
+def _cosine(progress: float) -> float:
+    return MIN_LR + 0.5 * (PEAK - MIN_LR) * (1.0 + math.cos(math.pi * progress))
+
+
+def test_budget_run_reaches_the_floor_with_its_last_update(tmp_path, tiny_cache, monkeypatch):
+    clock = FakeClock()
+    trainer = _budget_trainer(tmp_path / "run", tiny_cache, monkeypatch, clock)
+    try:
+        assert trainer.train() == "budget"
+    finally:
+        trainer.close()
+    lrs = trainer.lrs
+    assert trainer.step == 45 and len(lrs) == 45
+    assert lrs[3] == pytest.approx(PEAK)  # warm-up ends with update 4
+    # Update 5 is planned to end at 5 s, with 60 s left before anything about validation is known.
+    assert lrs[4] == pytest.approx(_cosine(1 / 56))
+    # Update 21 starts after the first validation (25 s) and ends at 26 s; the deadline is now 55 s.
+    assert lrs[20] == pytest.approx(_cosine(22 / 51))
+    assert lrs[43] == pytest.approx(_cosine(50 / 51)) and lrs[43] > MIN_LR
+    assert lrs[44] == pytest.approx(MIN_LR)  # the budget's last update runs at the floor
+    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:], strict=False))
+    assert clock.now == 60.0  # the final validation fits in the budget
+    assert trainer.stop["bound"] == "trainer.budget_min=1" and trainer.stop["warning"] is None
+    assert trainer.stop["schedule_progress"] == 1.0
+
+
+def test_resumed_budget_run_continues_from_the_recorded_elapsed_time(tmp_path, tiny_cache, monkeypatch):
+    """Stopped by a signal after update 30 (35 s of the budget used), then resumed on a fresh clock:
+    the second process goes on from 35 s and ends at update 45, like the uninterrupted run."""
+    run_dir = tmp_path / "run"
+    first = _budget_trainer(run_dir, tiny_cache, monkeypatch, FakeClock())
+    step = first.train_step
+
+    def stop_at_30(batches):
+        stats = step(batches)
+        if first.step == 30:
+            first._stop_signal = 15
+        return stats
+
+    monkeypatch.setattr(first, "train_step", stop_at_30)
+    try:
+        assert first.train() == "signal"
+    finally:
+        first.close()
+    clock = FakeClock()
+    second = _budget_trainer(run_dir, tiny_cache, monkeypatch, clock)
+    try:
+        assert (second.step, second.train_time_s) == (30, 35.0)
+        assert second.schedule.warmup_end_s == 4.0 and second.schedule.reserve_s == 5.0
+        assert second.train() == "budget"
+    finally:
+        second.close()
+    assert second.step == 45 and second.lrs[-1] == pytest.approx(MIN_LR)
+    assert second.train_time_s == 60.0
+
+
+def test_step_schedule_cut_by_the_time_cap_is_reported(tmp_path, tiny_cache):
+    """A cosine over 1000 updates with a time cap of 1 s (about 0.02 min) stops early: the log warns,
+    and results.json says which bound stopped the run."""
+    run_dir = tmp_path / "cut"
+    out = run_cli(["train.py", *TINY, f"hydra.run.dir={run_dir}", f"data.cache_dir={tiny_cache}",
+                   "optim.schedule=cosine", "optim.warmup_steps=1",  # past warm-up, however slow the machine
+                   "trainer.max_steps=1000", "trainer.max_time_min=0.02",
+                   "trainer.test_at_end=true", "data.demo_sizes={train:3000,valid:50,test:20}"],
+                  cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "by the time cap (trainer.max_time_min=0.02)" in out.stderr
+    assert "schedule was cut off at" in out.stderr and "trainer.budget_min" in out.stderr
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["stop_reason"] == "max_time" and results["stop_bound"] == "trainer.max_time_min=0.02"
+    assert results["schedule_cut_short"] is True and 0 <= results["schedule_progress"] < 1
+
+
+@pytest.mark.slow
+def test_real_clock_budget_run_with_sleeping_updates(tmp_path, tiny_cache, monkeypatch):
+    """The same on the real clock: updates slowed by a 50 ms sleep, a 12-second budget. The last
+    update's learning rate is at most the schedule's value one (slowest) update before the end.
+    Slow, and only as exact as the machine is quiet: the fake-clock tests above are the CI check."""
+    cfg = train_config(compose_train([*TINY, *BUDGET, f"data.cache_dir={tiny_cache}", "trainer.budget_min=0.2",
+                                      "trainer.valid_every=1000"], tmp_path / "run", ROOT))
+    trainer = Trainer(cfg, tmp_path / "run")
+    step, durations, lrs = trainer.train_step, [], []
+
+    def sleepy(batches):
+        start = time.perf_counter()
+        stats = step(batches)
+        time.sleep(0.05)
+        durations.append(time.perf_counter() - start)
+        lrs.append(stats["lr"])
+        return stats
+
+    monkeypatch.setattr(trainer, "train_step", sleepy)
+    try:
+        assert trainer.train() == "budget"
+    finally:
+        trainer.close()
+    span = 12.0 - trainer.schedule.warmup_end_s
+    assert len(lrs) > 6
+    assert lrs[-1] <= _cosine(1.0 - max(durations) / span) + 1e-12
+    assert trainer.train_time_s >= 12.0
