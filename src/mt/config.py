@@ -183,6 +183,9 @@ class TrainerConfig:
     """Sample translations written to TensorBoard at each validation."""
     progress: bool = True
     """Show a progress bar on rank 0."""
+    dist_timeout_min: float = 30.0
+    """Under torchrun, a collective (gradient all-reduce, barrier) that waits this long for the other
+    ranks fails. Data preparation is not bounded by it: the other ranks poll for rank 0's result."""
 
 
 @dataclass
@@ -282,7 +285,7 @@ _POSITIVE = (
     "model.n_heads", "model.ffn_dim", "model.max_positions", "optim.lr", "trainer.max_tokens",
     "trainer.update_freq", "trainer.max_steps", "trainer.log_every", "trainer.valid_every",
     "trainer.save_every", "decode.beam_size", "decode.max_tokens", "decode.nbest",
-    "data.max_words", "data.max_tokens_per_sentence", "trainer.max_bad_steps",
+    "data.max_words", "data.max_tokens_per_sentence", "trainer.max_bad_steps", "trainer.dist_timeout_min",
 )
 
 

@@ -104,13 +104,23 @@ def _with_resolved_inputs(data_cfg: DataConfig, work_dir: Path | None) -> DataCo
     return data_cfg
 
 
+def cache_root(data_cfg: DataConfig, work_dir: Path) -> Path:
+    """``data.cache_dir``, relative to ``work_dir`` unless absolute: where prepared directories go."""
+    root = Path(data_cfg.cache_dir).expanduser()
+    return root if root.is_absolute() else Path(work_dir) / root
+
+
 def prepared_dir(data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path) -> Path:
     """Where ``prepare_data`` puts (or finds) the prepared corpus for these settings."""
-    root = Path(data_cfg.cache_dir).expanduser()
-    if not root.is_absolute():
-        root = Path(work_dir) / root
     key = cache_key(data_cfg, tok_cfg, work_dir)[:12]
-    return root / f"{data_cfg.name}-{data_cfg.src_lang}-{data_cfg.tgt_lang}-{key}"
+    return cache_root(data_cfg, work_dir) / f"{data_cfg.name}-{data_cfg.src_lang}-{data_cfg.tgt_lang}-{key}"
+
+
+def find_prepared(data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path) -> Path | None:
+    """The complete prepared directory for these settings, or None while it does not exist (yet):
+    what processes that wait for another one's ``prepare_data`` poll."""
+    directory = prepared_dir(data_cfg, tok_cfg, work_dir)
+    return directory if _is_complete(directory, cache_key(data_cfg, tok_cfg, work_dir)) else None
 
 
 def prepare_data(
@@ -118,7 +128,7 @@ def prepare_data(
 ) -> Path:
     """Return the prepared directory for these settings, building it first if it does not exist.
 
-    Call from one process only (rank 0); the others call ``load_prepared`` after a barrier.
+    Call from one process only (rank 0); the others poll ``find_prepared``, then ``load_prepared``.
     """
     final = prepared_dir(data_cfg, tok_cfg, work_dir)
     key = cache_key(data_cfg, tok_cfg, work_dir)
