@@ -240,6 +240,9 @@ class TranslateConfig:
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     progress: bool = True
     """Progress bar on stderr."""
+    chunk_lines: int = 10_000
+    """From a file to a file, translate this many lines at a time and keep each finished chunk, so a
+    rerun after a crash resumes after the last one (the output appears only when complete)."""
     work_dir: str = "."
 
 
@@ -367,6 +370,8 @@ def translate_config(data: Mapping[str, Any]) -> TranslateConfig:
     data["checkpoint"] = _checkpoint_list(data.get("checkpoint"))
     cfg = from_dict(TranslateConfig, data)
     _validate_decode(cfg.decode)
+    if not cfg.chunk_lines > 0:
+        raise ConfigError(f"chunk_lines={cfg.chunk_lines!r} must be positive")
     return cfg
 
 
