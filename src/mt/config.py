@@ -152,6 +152,12 @@ class TrainerConfig:
     """Token budget per batch and GPU, padding included (source or target side, whichever is longer)."""
     update_freq: int = 1
     """Accumulate gradients over this many batches per optimizer step."""
+    pad_to_multiple: int = 0
+    """Pad batch lengths to a multiple of this (regular GEMM shapes for tensor cores); 0 picks 8 on
+    CUDA and 1 (no extra padding) on CPU. The token budget counts the padding."""
+    prefetch_batches: int = 4
+    """Batches collated ahead of the step in a background thread (pinned on CUDA); 0 collates on the
+    training thread."""
     max_steps: int = 100_000
     """Stop after this many optimizer steps."""
     max_epochs: int = 0
@@ -176,7 +182,8 @@ class TrainerConfig:
     average_last: int = 0
     """At the end, average the last N step checkpoints and score the average; 0 disables."""
     max_bad_steps: int = 5
-    """Stop with an error after this many consecutive non-finite losses."""
+    """Stop with an error after this many consecutive updates skipped for non-finite gradients (fp16
+    overflows count only once the loss scale has fallen below 1e-4)."""
     test_at_end: bool = True
     """Decode and score the test split with ``best.pt`` at the end; writes ``results.json``."""
     num_sample_translations: int = 3
@@ -310,6 +317,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     m = cfg.model
     if m.d_model % m.n_heads:
         raise ConfigError(f"model.d_model={m.d_model} must be divisible by model.n_heads={m.n_heads}")
+    for key in ("trainer.pad_to_multiple", "trainer.prefetch_batches"):
+        if _get(cfg, key) < 0:
+            raise ConfigError(f"{key}={_get(cfg, key)!r} must be >= 0")
     for key in ("model.dropout", "model.attention_dropout", "model.activation_dropout",
                 "optim.label_smoothing"):
         if not 0.0 <= _get(cfg, key) < 1.0:

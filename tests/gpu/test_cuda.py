@@ -44,7 +44,7 @@ def test_training_on_cuda_learns_and_resumes(tmp_path, tiny_cache, precision):
 
 def test_fp16_overflow_skips_the_update(tmp_path, tiny_cache, compose_cfg):
     """A loss scale too large for fp16 overflows the gradients: the update is skipped, the scale
-    halves, the weights stay as they were."""
+    halves, the weights and the step count stay as they were."""
     from mt.config import train_config
     from mt.train.trainer import Trainer
 
@@ -55,16 +55,26 @@ def test_fp16_overflow_skips_the_update(tmp_path, tiny_cache, compose_cfg):
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     batch = next(trainer._batch_stream())
     stats = trainer.train_step([batch])
-    assert stats["loss_scale"] == 2.0 ** 59
+    assert not stats["applied"] and trainer.step == 0
+    assert trainer.scaler.get_scale() == 2.0 ** 59
     for name, value in trainer.model.state_dict().items():
         assert torch.equal(value, before[name]), name
     trainer.close()
 
 
-def test_torchrun_on_cuda_trains(tmp_path, tiny_cache):
-    _train(tmp_path, tiny_cache, "trainer.max_steps=20",
-           launcher=("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1"))
-    assert (tmp_path / "checkpoints" / "last.pt").is_file()
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="DDP on CUDA needs 2 GPUs (one process per GPU)")
+def test_torchrun_on_two_gpus_matches_one_gpu(tmp_path, tiny_cache):
+    """2 processes on 2 GPUs (DDP over NCCL, validation and test decoding split across ranks) follow
+    the loss curve of 1 GPU with update_freq=2, as the gloo test does on CPU."""
+    common = ("trainer.max_steps=20", "trainer.precision=fp32", "model.dropout=0.0")
+    _train(tmp_path / "one", tiny_cache, *common, "trainer.update_freq=2")
+    _train(tmp_path / "two", tiny_cache, *common, "trainer.valid_bleu=true", "trainer.test_at_end=true",
+                 launcher=("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"))
+    one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert len(one) == len(two) == 20
+    assert one == pytest.approx(two, rel=1e-3)  # TF32 may differ in rounding from local accumulation
+    assert (tmp_path / "two" / "results.json").is_file()
+    assert len((tmp_path / "two" / "test.hyp.txt").read_text().splitlines()) == 50
 
 
 COLLECTIVES = """

@@ -3,6 +3,7 @@
 Both use a tiny model on a reduced demo corpus so each training run takes seconds.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -74,26 +75,32 @@ def test_ddp_two_processes_match_one_process_with_same_global_batch(tmp_path, ti
 
     ddp = tmp_path / "ddp"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    proc = subprocess.run([*torchrun, *_train_args(ddp, tiny_cache, *common)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    # Validation BLEU and the test decode run with the sentences split across the two ranks.
+    scored = ["trainer.valid_bleu=true", "trainer.test_at_end=true"]
+    proc = subprocess.run([*torchrun, *_train_args(ddp, tiny_cache, *common, *scored)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = _losses(single), _losses(ddp)
     assert len(a) == len(b) == 25
     assert a == pytest.approx(b, rel=1e-4)
     assert a[0] - a[-1] > 0.5  # it did learn: the comparison is not between two flat lines
     assert sorted(p.name for p in ddp.iterdir() if not p.name.startswith(".")) == \
-        ["checkpoints", "tensorboard", "train.log"]  # one run dir, written by rank 0 only
+        ["checkpoints", "results.json", "tensorboard", "test.hyp.txt", "train.log"]  # rank 0 writes
+    results = json.loads((ddp / "results.json").read_text())
+    assert results["num_sentences"] == 50 and results["steps"] == 25
+    assert len((ddp / "test.hyp.txt").read_text().splitlines()) == 50
+    assert "valid step 25" in proc.stderr and "bleu" in proc.stderr
 
 
 def test_diverging_run_stops_with_a_clear_error(tmp_path, tiny_cache):
-    """A huge learning rate blows the weights up; the non-finite steps are skipped, then the run
+    """A huge learning rate blows the weights up; the non-finite updates are skipped, then the run
     stops with exit 2 and a message naming the last good checkpoint, without a traceback."""
     run_dir = tmp_path / "nan"
     out = run_cli(_train_args(run_dir, tiny_cache, "optim.lr=1e6", "optim.warmup_steps=1", "optim.clip_norm=0",
                               "trainer.max_steps=40", "trainer.max_bad_steps=3", "trainer.save_every=1"),
                   cwd=ROOT)
     assert out.returncode == 2, out.stderr[-2000:]
-    assert "consecutive non-finite losses" in out.stderr and "last.pt" in out.stderr
+    assert "consecutive non-finite updates" in out.stderr and "last.pt" in out.stderr
     assert "Traceback" not in out.stderr
     assert out.stderr.count("update skipped") == 3
     torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)  # still a readable checkpoint

@@ -212,3 +212,62 @@ def test_load_state_dict_rejects_state_that_does_not_fit():
         sampler.load_state_dict({"epoch": 1})
     with pytest.raises(ValueError, match="position=9"):
         sampler.load_state_dict({"epoch": 1, "position": 9})
+
+
+def test_shuffle_ties_breaks_ties_at_random_from_the_seed():
+    """Eight sentences of one length in budget-2 batches: a stable sort pairs them in dataset
+    order; with shuffle_ties the pairing follows the seeded permutation, still sorted by length."""
+    lens = np.array([3] * 8 + [1, 1])
+    stable = batch_by_tokens(lens, lens, max_tokens=8)
+    assert [b.tolist() for b in stable] == [[8, 9], [0, 1], [2, 3], [4, 5], [6, 7]]
+    shuffled = batch_by_tokens(lens, lens, max_tokens=8, shuffle_ties=(1, 2))
+    perm = np.random.default_rng((1, 2)).permutation(10)
+    ties = [int(i) for i in perm if i < 8]  # the permutation's order among the equal lengths
+    assert sorted(shuffled[0].tolist()) == [8, 9]
+    assert [i for b in shuffled[1:] for i in b.tolist()] == ties
+    assert [b.tolist() for b in batch_by_tokens(lens, lens, 8, shuffle_ties=(1, 2))] == \
+        [b.tolist() for b in shuffled]
+    assert [b.tolist() for b in batch_by_tokens(lens, lens, 8, shuffle_ties=(1, 3))] != \
+        [b.tolist() for b in shuffled]
+
+
+def _epoch_sampler(seed: int = 7, rank: int = 0, world_size: int = 1) -> EpochBatchSampler:
+    rng = np.random.default_rng(0)
+    src, tgt = rng.integers(1, 6, 300), rng.integers(1, 6, 300)
+    return EpochBatchSampler(lambda epoch: batch_by_tokens(src, tgt, 40, shuffle_ties=(seed, epoch)),
+                             seed=seed, rank=rank, world_size=world_size)
+
+
+def _epoch_batches(sampler: EpochBatchSampler) -> list[list[int]]:
+    return [b.tolist() for b in sampler]
+
+
+def test_fresh_batches_every_epoch_from_the_seed():
+    sampler, again = _epoch_sampler(), _epoch_sampler()
+    sampler.set_epoch(1)
+    again.set_epoch(1)
+    first = _epoch_batches(sampler)
+    assert first == _epoch_batches(again)
+    assert sorted(i for b in first for i in b) == list(range(300))
+    sampler.set_epoch(2)
+    second = _epoch_batches(sampler)
+    assert sorted(i for b in second for i in b) == list(range(300))
+    assert {tuple(sorted(b)) for b in first} != {tuple(sorted(b)) for b in second}  # new contents
+    other = _epoch_sampler(seed=8)
+    other.set_epoch(1)
+    assert _epoch_batches(other) != first
+
+
+@pytest.mark.parametrize("consumed", [0, 3, 17])
+def test_fresh_batches_resume_mid_epoch_exactly(consumed):
+    reference = _epoch_sampler(rank=1, world_size=2)
+    reference.set_epoch(4)
+    full = _epoch_batches(reference)
+    sampler = _epoch_sampler(rank=1, world_size=2)
+    sampler.set_epoch(4)
+    iterator = iter(sampler)
+    seen = [next(iterator).tolist() for _ in range(consumed)]
+    resumed = _epoch_sampler(rank=1, world_size=2)  # a new process: starts at epoch 0
+    resumed.load_state_dict(sampler.state_dict())
+    resumed.set_epoch(4)
+    assert seen + _epoch_batches(resumed) == full

@@ -27,8 +27,9 @@ def test_collate_hand_example():
     assert batch.num_src_tokens == 6  # 3 + 1 words, plus one EOS each
     assert batch.num_tgt_tokens == 7  # 2 + 3 words, plus one EOS each
     assert batch.num_tgt_tokens == int((batch.tgt_out != PAD).sum())
+    assert batch.tgt_rows.tolist() == [0, 1, 2, 4, 5, 6, 7]  # non-pad positions of tgt_out.view(-1)
     assert len(batch) == 2
-    for tensor in (batch.src_tokens, batch.tgt_in, batch.tgt_out, batch.ids):
+    for tensor in (batch.src_tokens, batch.tgt_in, batch.tgt_out, batch.ids, batch.tgt_rows):
         assert tensor.dtype == torch.int64
 
 
@@ -48,6 +49,7 @@ def test_collate_pads_to_multiple():
     assert batch.tgt_out[1].tolist() == [11, 12, 13, EOS, PAD, PAD, PAD, PAD]
     # Padding to a multiple adds no real tokens.
     assert (batch.num_src_tokens, batch.num_tgt_tokens) == (6, 7)
+    assert batch.tgt_rows.tolist() == [0, 1, 2, 8, 9, 10, 11]
 
 
 def test_collate_empty_sentences():

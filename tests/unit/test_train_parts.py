@@ -124,3 +124,32 @@ def test_projected_loss_under_bf16_autocast():
         loss, _ = projected_label_smoothed_nll(hidden, weight, target, epsilon=0.1, pad_id=0)
     assert loss.dtype == torch.float32
     torch.testing.assert_close(loss, ref, rtol=2e-2, atol=0)
+
+
+def test_projected_loss_outside_grad_mode_computes_no_gradients():
+    """Validation runs under no_grad: the fused loss must do the logits' matmul only (2 N V D FLOPs),
+    not the two gradient matmuls as well, although the weight requires grad."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    n, vocab, dim = 6, 50, 16
+    hidden = torch.randn(n, dim, requires_grad=True)
+    weight = torch.randn(vocab, dim, requires_grad=True)
+    target = torch.randint(1, vocab, (n,))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        loss, _ = projected_label_smoothed_nll(hidden, weight, target, epsilon=0.1, pad_id=0)
+    assert counter.get_total_flops() == 2 * n * vocab * dim
+    with FlopCounterMode(display=False) as counter:
+        training_loss, _ = projected_label_smoothed_nll(hidden, weight, target, epsilon=0.1, pad_id=0)
+    assert counter.get_total_flops() == 3 * 2 * n * vocab * dim  # forward + both gradients
+    torch.testing.assert_close(loss, training_loss.detach())
+
+
+def test_projected_loss_takes_the_real_rows_from_collate():
+    torch.manual_seed(0)
+    hidden, weight = torch.randn(2, 4, 8), torch.randn(30, 8)
+    target = torch.tensor([[5, 6, 3, 0], [7, 3, 0, 0]])
+    rows = torch.tensor([0, 1, 2, 4, 5])  # Batch.tgt_rows of this target
+    with_rows = projected_label_smoothed_nll(hidden, weight, target, epsilon=0.1, pad_id=0, rows=rows)
+    found = projected_label_smoothed_nll(hidden, weight, target, epsilon=0.1, pad_id=0)
+    for a, b in zip(with_rows, found, strict=True):
+        torch.testing.assert_close(a, b)

@@ -1,14 +1,18 @@
 """Token-budget batching and the resumable, shardable epoch iterator over those batches.
 
-Batches are built once per dataset: sentences are sorted by length so that a batch holds
-sentences of similar length (little padding), then cut greedily so that
-``num_sentences * longest sequence`` stays within ``max_tokens``. Padding is part of the budget,
-so the budget bounds the memory of a step, not just its useful work.
+Sentences are sorted by length so that a batch holds sentences of similar length (little
+padding), then cut greedily so that ``num_sentences * longest sequence`` stays within
+``max_tokens``. Padding is part of the budget, so the budget bounds the memory of a step, not just
+its useful work. For training, ties among equal lengths are broken at random and the batches are
+cut afresh every epoch (``shuffle_ties``, ``EpochBatchSampler(make_batches)``), both from the seed:
+on WMT, where thousands of sentences share a length, a stable sort would fill each batch from one
+sub-corpus, and the same batches would come back every epoch (fairseq permutes before its stable
+sort for the same reason).
 
 Lengths here are the lengths the model sees: the source gets EOS appended and the target gets
 BOS prepended (decoder input) or EOS appended (decoder output), so both are ``len + 1``.
 
-Each epoch the *order of the batches* is shuffled (never their contents), the list is dealt out
+Each epoch the *order of the batches* is shuffled too, the list is dealt out
 round-robin to the data-parallel ranks, and the iterator remembers how many batches it has
 handed out so that training can resume mid-epoch without replaying or skipping data.
 
@@ -17,7 +21,7 @@ Pure numpy; no torch.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -43,10 +47,14 @@ def _check_lengths(src_lens: np.ndarray, tgt_lens: np.ndarray) -> tuple[np.ndarr
     return src.astype(np.int64, copy=False), tgt.astype(np.int64, copy=False)
 
 
-def _sort_order(src_len: np.ndarray, tgt_len: np.ndarray, bucket_order: str) -> np.ndarray:
-    """Indices in batching order; ties keep dataset order (stable sort on one combined key)."""
+def _sort_order(src_len: np.ndarray, tgt_len: np.ndarray, bucket_order: str,
+                shuffle_ties: tuple[int, ...] | None = None) -> np.ndarray:
+    """Indices in batching order (stable sort on one combined key). Ties keep dataset order, or with
+    ``shuffle_ties`` (a seed) a random order: the indices are permuted before the stable sort."""
+    n = len(src_len)
+    perm = np.random.default_rng(shuffle_ties).permutation(n) if shuffle_ties is not None else None
     if bucket_order == "none":
-        return np.arange(len(src_len), dtype=np.int64)
+        return perm if perm is not None else np.arange(n, dtype=np.int64)
     # One int64 key sorts faster than np.lexsort and is just as stable.
     base = int(max(src_len.max(), tgt_len.max())) + 1
     if bucket_order == "tgt_src":
@@ -55,7 +63,9 @@ def _sort_order(src_len: np.ndarray, tgt_len: np.ndarray, bucket_order: str) -> 
         key = src_len * base + tgt_len
     else:  # "max": by the length the budget charges, then target, then source
         key = (np.maximum(src_len, tgt_len) * base + tgt_len) * base + src_len
-    return np.argsort(key, kind="stable")
+    if perm is None:
+        return np.argsort(key, kind="stable")
+    return perm[np.argsort(key[perm], kind="stable")]
 
 
 def greedy_batch_ends(lengths: np.ndarray, max_tokens: int, max_sentences: int) -> np.ndarray:
@@ -105,6 +115,7 @@ def batch_by_tokens(
     max_sentences: int | None = None,
     bucket_order: str = "max",
     pad_to_multiple: int = 1,
+    shuffle_ties: tuple[int, ...] | None = None,
 ) -> list[np.ndarray]:
     """Group sentence indices into batches of at most ``max_tokens`` tokens, padding included.
 
@@ -115,7 +126,9 @@ def batch_by_tokens(
     ``bucket_order`` is the order sentences are walked in before cutting:
     ``max`` (the default: by the longer side, which the budget charges, then target, then source;
     0.955 real tokens on Multi30k at 4096 against 0.929 for ``tgt_src``), ``tgt_src`` (by target
-    length, then source length), ``src_tgt`` or ``none`` (dataset order, no sorting). Ties keep dataset order, so the result is deterministic.
+    length, then source length), ``src_tgt`` or ``none`` (dataset order, no sorting). Ties keep dataset order, so the result is deterministic;
+    with ``shuffle_ties`` (a seed such as ``(seed, epoch)``) equal keys come in a random order drawn
+    from that seed (for ``none``: the whole order is random).
 
     Returns a list of int64 index arrays in batching order (shortest batches first when sorted).
     Raises ``ValueError`` if a single sentence does not fit into ``max_tokens``.
@@ -146,7 +159,7 @@ def batch_by_tokens(
             f"when preparing the data (data.max_tokens_per_sentence)"
         )
 
-    order = _sort_order(src_len, tgt_len, bucket_order)
+    order = _sort_order(src_len, tgt_len, bucket_order, shuffle_ties)
     ends = greedy_batch_ends(charged[order], max_tokens, max_sentences or len(order))
     return np.split(order, ends[:-1])
 
@@ -184,6 +197,10 @@ def real_token_fraction(
 class EpochBatchSampler:
     """Yields this rank's batches for one epoch, in a per-epoch shuffled order; resumable.
 
+    ``batches`` is either a fixed list of batches (index arrays, e.g. from ``batch_by_tokens``) or a
+    function ``epoch -> batches`` that cuts fresh batches for every epoch (it must be deterministic:
+    every rank, and a resumed run, calls it with the same epoch and must get the same batches).
+
     Every epoch the batch list is permuted with ``np.random.default_rng((seed, epoch))`` (or kept
     in order with ``shuffle=False``). Of the first ``world_size * (len(batches) // world_size)``
     batches, rank ``r`` gets positions ``r, r + W, r + 2W, ...``; the remaining
@@ -197,41 +214,53 @@ class EpochBatchSampler:
     the trainer calls ``set_epoch``. Calling ``set_epoch`` with the epoch the sampler is already in
     keeps the position, so the usual ``load_state_dict(...); set_epoch(saved_epoch)`` resumes.
 
-    The position is advanced when a batch is handed out, so a checkpoint taken while the trainer
-    works on a batch counts that batch as done. Anything that iterates ahead of the trainer (e.g. a
-    ``DataLoader`` prefetching from this sampler) makes ``position`` run ahead of the trainer by
-    the prefetch depth.
+    The position is advanced when a batch is handed out, so anything that iterates ahead of the
+    trainer (``mt.data.loader.BatchLoader`` prefetching) runs ahead of the trainer's position; the
+    loader keeps the position of the batch the trainer last took.
     """
 
     def __init__(
         self,
-        batches: list[np.ndarray],
+        batches: Sequence[np.ndarray] | Callable[[int], Sequence[np.ndarray]],
         *,
         seed: int,
         rank: int = 0,
         world_size: int = 1,
         shuffle: bool = True,
     ) -> None:
-        """Wrap ``batches`` (index arrays, e.g. from ``batch_by_tokens``) for rank ``rank`` of ``world_size``."""
+        """Wrap ``batches`` (or the per-epoch batch maker) for rank ``rank`` of ``world_size``."""
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
-        if len(batches) < world_size:
-            raise ValueError(
-                f"only {len(batches)} batches for {world_size} ranks, so some rank would get none; "
-                f"use a smaller max_tokens, fewer ranks or more data"
-            )
-        self.batches = batches
+        self._make_batches = batches if callable(batches) else None
+        self._batches: Sequence[np.ndarray] = [] if callable(batches) else batches
+        self._batches_epoch: int | None = None
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
         self.shuffle = shuffle
         self.epoch = 0
         self.position = 0
+        self._current_batches()  # cut (and check) the first epoch's batches: errors surface at start-up
+
+    @property
+    def batches(self) -> Sequence[np.ndarray]:
+        """The current epoch's batches (before the per-epoch shuffle and the rank split)."""
+        return self._current_batches()
+
+    def _current_batches(self) -> Sequence[np.ndarray]:
+        if self._make_batches is not None and self._batches_epoch != self.epoch:
+            self._batches, self._batches_epoch = self._make_batches(self.epoch), self.epoch
+        if len(self._batches) < self.world_size:
+            raise ValueError(
+                f"only {len(self._batches)} batches for {self.world_size} ranks, so some rank would get "
+                f"none; use a smaller max_tokens, fewer ranks or more data"
+            )
+        return self._batches
 
     def set_epoch(self, epoch: int) -> None:
-        """Switch to ``epoch`` (fixes its batch order) and start it from the beginning.
+        """Switch to ``epoch`` (fixes its batches and their order) and start it from the beginning.
 
         If the sampler is already in ``epoch`` (e.g. just restored by ``load_state_dict``),
         the position is kept, so a resumed epoch is not replayed.
@@ -276,11 +305,16 @@ class EpochBatchSampler:
         if missing:
             raise ValueError(f"batch sampler state is missing {', '.join(missing)}; got keys {sorted(state)}")
         epoch, position = int(state["epoch"]), int(state["position"])
-        if epoch < 0 or not 0 <= position <= len(self):
+        if epoch < 0:
+            raise ValueError(f"batch sampler state has epoch={epoch}; epochs are >= 0")
+        previous = self.epoch, self.position
+        self.epoch, self.position = epoch, 0  # the saved epoch's batches decide what fits
+        if not 0 <= position <= len(self):
+            size = len(self)
+            self.epoch, self.position = previous
             raise ValueError(
                 f"batch sampler state epoch={epoch}, position={position} does not fit this data: "
-                f"{len(self)} batches per epoch on this rank; was the data, max_tokens or the number "
+                f"{size} batches per epoch on this rank; was the data, max_tokens or the number "
                 f"of ranks changed since the checkpoint was written?"
             )
-        self.epoch = epoch
         self.position = position

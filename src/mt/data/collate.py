@@ -31,6 +31,9 @@ class Batch:
     """(batch, tgt_len) int64: target ids + EOS, right-padded."""
     ids: torch.Tensor
     """(batch,) int64: index of each sentence pair in the dataset."""
+    tgt_rows: torch.Tensor
+    """(num_tgt_tokens,) int64: positions of the non-pad tokens in ``tgt_out.view(-1)``, known here
+    from the lengths, so the loss need not find them with ``nonzero()`` (a host sync on GPUs)."""
     num_src_tokens: int
     """Non-pad source tokens (EOS included)."""
     num_tgt_tokens: int
@@ -99,12 +102,14 @@ def collate(
     src_tokens[rows, src_lens] = eos_id
     tgt_in[:, 0] = bos_id
     tgt_out[rows, tgt_lens] = eos_id
+    tgt_rows = np.flatnonzero(np.arange(tgt_width) <= np.asarray(tgt_lens)[:, None])  # EOS included
 
     return Batch(
         src_tokens=torch.from_numpy(src_tokens),
         tgt_in=torch.from_numpy(tgt_in),
         tgt_out=torch.from_numpy(tgt_out),
         ids=torch.as_tensor(np.asarray(ids, dtype=np.int64)),
+        tgt_rows=torch.from_numpy(tgt_rows),
         num_src_tokens=sum(src_lens) + n,
         num_tgt_tokens=sum(tgt_lens) + n,
     )

@@ -52,11 +52,15 @@ def projected_label_smoothed_nll(
     *,
     epsilon: float,
     pad_id: int,
+    rows: Tensor | None = None,  # (N,) positions of the non-pad tokens in target.view(-1)
     chunk_elements: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``label_smoothed_nll(hidden @ weight.T, target)`` without materialising the logits.
 
-    Same return values and the same gradients (to rounding) as the reference. Chunks hold about
+    Same return values and the same gradients (to rounding) as the reference. ``rows`` are the real
+    (non-pad) target positions, as ``collate`` gives them (``Batch.tgt_rows``); without them they are
+    found with ``nonzero()``, which on a GPU waits for the device. Outside grad mode (validation)
+    only the loss is computed, not the gradients the fused backward needs. Chunks hold about
     ``chunk_elements`` fp32 logits: by default 2M (8 MiB, cache-sized) on CPU and 64M (256 MiB, few
     kernel launches) on GPUs. Under autocast the matmuls run in the autocast dtype and the softmax in
     fp32, as in the reference.
@@ -65,10 +69,14 @@ def projected_label_smoothed_nll(
         chunk_elements = 1 << 26 if hidden.is_cuda else 1 << 21
     hidden = hidden.reshape(-1, hidden.size(-1))
     target = target.reshape(-1)
-    keep = (target != pad_id).nonzero().squeeze(1)
-    rows = max(1, chunk_elements // weight.size(0))
-    return _ProjectedLoss.apply(hidden.index_select(0, keep), weight, target.index_select(0, keep),
-                                epsilon, rows)
+    if rows is None:
+        rows = (target != pad_id).nonzero().squeeze(1)
+    # Inside an autograd.Function's forward grad mode is always off and needs_input_grad ignores it,
+    # so whether gradients are wanted is decided here.
+    need_grad = torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)
+    chunk_rows = max(1, chunk_elements // weight.size(0))
+    return _ProjectedLoss.apply(hidden.index_select(0, rows), weight, target.index_select(0, rows),
+                                epsilon, chunk_rows, need_grad)
 
 
 class _ProjectedLoss(torch.autograd.Function):
@@ -81,11 +89,11 @@ class _ProjectedLoss(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, hidden: Tensor, weight: Tensor, target: Tensor, epsilon: float, rows: int):
+    def forward(ctx, hidden: Tensor, weight: Tensor, target: Tensor, epsilon: float, rows: int,
+                need_grad: bool):
         device = hidden.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else hidden.dtype
         h_all, w = hidden.to(dtype), weight.to(dtype)
-        need_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
         grad_h = torch.empty_like(h_all) if need_grad else None
         grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_grad else None
         nll = smooth = torch.zeros((), dtype=torch.float32, device=hidden.device)
@@ -114,7 +122,7 @@ class _ProjectedLoss(torch.autograd.Function):
         grad_h, grad_w = ctx.saved_tensors
         dh = (grad_h * grad_loss).to(ctx.input_dtypes[0]) if ctx.needs_input_grad[0] else None
         dw = (grad_w * grad_loss).to(ctx.input_dtypes[1]) if ctx.needs_input_grad[1] else None
-        return dh, dw, None, None, None
+        return dh, dw, None, None, None, None
 
 
 def perplexity(nll_per_token: float) -> float:

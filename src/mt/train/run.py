@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from mt import checkpoint as ckpt
@@ -37,13 +38,15 @@ def run(cfg: TrainConfig) -> dict:
 
 
 def final_evaluation(trainer: Trainer, reason: str) -> dict:
-    """Score best.pt (and the average of the last N step checkpoints) on the test split."""
+    """Score best.pt (and the average of the last N step checkpoints) on the test split. Every rank
+    decodes a share of the sentences; rank 0 scores them, writes results.json and returns the results."""
     results: dict = {}
+    ckpt_dir, tc = trainer.ckpt_dir, trainer.tc
+    best = ckpt_dir / ckpt.BEST if (ckpt_dir / ckpt.BEST).is_file() else ckpt_dir / ckpt.LAST
+    _load_weights(trainer, lambda: ckpt.load_checkpoint(best)["model"])
+    test = score_split(trainer, "test")
+    averaged = _score_average(trainer) if tc.average_last > 1 else None
     if trainer.info.is_main:
-        ckpt_dir, tc = trainer.ckpt_dir, trainer.tc
-        best = ckpt_dir / ckpt.BEST if (ckpt_dir / ckpt.BEST).is_file() else ckpt_dir / ckpt.LAST
-        trainer.model.load_state_dict(ckpt.load_checkpoint(best)["model"])
-        test = score_split(trainer, "test")
         s = test["scores"]
         results = {
             "name": trainer.cfg.name, "checkpoint": str(best), "split": "test",
@@ -53,8 +56,8 @@ def final_evaluation(trainer: Trainer, reason: str) -> dict:
             "best_valid": trainer.best_score, "best_metric": tc.best_metric,
         }
         write_text_lines(str(trainer.run_dir / "test.hyp.txt"), test["hypotheses"])
-        if tc.average_last > 1:
-            results["averaged"] = _score_average(trainer)
+        if averaged is not None:
+            results["averaged"] = averaged
         trainer.writer.scalars("test", {"bleu": s["bleu"], "chrf": s["chrf"]}, trainer.step)
         trainer.writer.hparams(_hparams(trainer), {"test_bleu": s["bleu"], "test_chrf": s["chrf"]})
         write_json(trainer.run_dir / "results.json", results)
@@ -64,13 +67,28 @@ def final_evaluation(trainer: Trainer, reason: str) -> dict:
     return results
 
 
-def _score_average(trainer: Trainer) -> dict:
-    paths = ckpt.list_step_checkpoints(trainer.ckpt_dir)[-trainer.tc.average_last:]
-    averaged = ckpt.average_checkpoints(paths)
+def _load_weights(trainer: Trainer, load: Callable[[], dict]) -> None:
+    """Rank 0 loads the weights (only it is sure to see the checkpoints) and sends them to the others."""
+    if trainer.info.is_main:
+        trainer.model.load_state_dict(load())
+    dist.broadcast_tensors(trainer.model.state_dict().values())
+
+
+def _score_average(trainer: Trainer) -> dict | None:
+    """Average the last N step checkpoints (rank 0 writes it) and score it; the scores on rank 0."""
+    paths = ckpt.list_step_checkpoints(trainer.ckpt_dir)[-trainer.tc.average_last:] if trainer.info.is_main else []
     out = trainer.ckpt_dir / f"averaged_last{len(paths)}.pt"
-    ckpt.save_checkpoint(averaged, out)
-    trainer.model.load_state_dict(averaged["model"])
-    s = score_split(trainer, "test")["scores"]
+
+    def average() -> dict:
+        averaged = ckpt.average_checkpoints(paths)
+        ckpt.save_checkpoint(averaged, out)
+        return averaged["model"]
+
+    _load_weights(trainer, average)
+    test = score_split(trainer, "test")
+    if test is None:
+        return None
+    s = test["scores"]
     log.info("averaged last %d checkpoints: test BLEU %.2f chrF %.2f", len(paths), s["bleu"], s["chrf"])
     return {"checkpoint": str(out), "num_checkpoints": len(paths), "bleu": s["bleu"], "chrf": s["chrf"]}
 

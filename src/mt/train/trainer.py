@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import signal
 import time
 from collections.abc import Iterator
@@ -22,9 +21,10 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from mt import checkpoint as ckpt
 from mt.config import TrainConfig, to_dict
 from mt.data.batching import EpochBatchSampler, batch_by_tokens
-from mt.data.collate import Batch, collate
+from mt.data.collate import Batch
+from mt.data.loader import BatchLoader
 from mt.train.loss import perplexity, projected_label_smoothed_nll
-from mt.train.metrics import MetricsWriter
+from mt.train.metrics import MetricsWriter, TrainMeter
 from mt.train.optim import build_optimizer, lr_at, set_lr
 from mt.train.setup import build_model, load_data, resolve_precision, wrap_model
 from mt.train.validate import Validator
@@ -34,6 +34,9 @@ from mt.utils.errors import MTError
 from mt.utils.logging import get_logger
 
 log = get_logger(__name__)
+
+MIN_LOSS_SCALE = 1e-4
+"""fp16: an overflow that halves the loss scale below this counts as a bad step (as in fairseq)."""
 
 
 class Trainer:
@@ -58,28 +61,48 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.autocast = lambda: autocast(self.device, self.precision)
 
-        train = self.data.split("train")
-        self.train_set = train
-        try:  # a sentence over the budget, or fewer batches than ranks, is the user's to fix
-            batches = batch_by_tokens(train.src_lengths, train.tgt_lengths, self.tc.max_tokens)
-            self.sampler = EpochBatchSampler(batches, seed=self.tc.seed, rank=self.info.rank,
-                                             world_size=self.info.world_size)
-        except ValueError as e:
-            raise MTError(f"cannot batch the train split of {self.data.directory}: {e}") from None
+        self.train_set = self.data.split("train")
+        self.pad_to_multiple = self.tc.pad_to_multiple or (8 if self.device.type == "cuda" else 1)
+        self.loader = self._build_loader()
+        # Backward runs on loss * backward_scale, a constant every rank knows before the update's token
+        # count arrives; it keeps fp16 gradients near their final size. _optimizer_step rescales.
+        self.backward_scale = 1.0 / (self.tc.update_freq * self.tc.max_tokens)
         self.validator = Validator(self)
         self.writer = MetricsWriter(self.run_dir / "tensorboard")
 
-        self.step, self.epoch = 0, 1
+        self.step = 0
         self.best_score: float | None = None
         self.bad_validations = 0
         self.consecutive_bad_steps = 0
         self.train_time_s = 0.0
         self._stop_signal: int | None = None
-        self.sampler.set_epoch(self.epoch)
         self._maybe_resume()
         log.info("model: %.1fM parameters; %d train pairs in %d batches/epoch/rank; precision %s on %s",
-                 self.model.num_parameters() / 1e6, len(train), len(self.sampler), self.precision,
+                 self.model.num_parameters() / 1e6, len(self.train_set), len(self.loader), self.precision,
                  self.device)
+
+    def _build_loader(self) -> BatchLoader:
+        """Fresh length-bucketed batches every epoch (ties broken at random), all from the seed."""
+        train, tok, seed = self.train_set, self.tokenizer, self.tc.seed
+
+        def epoch_batches(epoch: int) -> list:
+            return batch_by_tokens(train.src_lengths, train.tgt_lengths, self.tc.max_tokens,
+                                   pad_to_multiple=self.pad_to_multiple, shuffle_ties=(seed, epoch))
+
+        try:  # a sentence over the budget, or fewer batches than ranks, is the user's to fix
+            sampler = EpochBatchSampler(epoch_batches, seed=seed, rank=self.info.rank,
+                                        world_size=self.info.world_size)
+            sampler.set_epoch(1)
+        except ValueError as e:
+            raise MTError(f"cannot batch the train split of {self.data.directory}: {e}") from None
+        return BatchLoader(train, sampler, pad_id=tok.pad_id, bos_id=tok.bos_id, eos_id=tok.eos_id,
+                           pad_to_multiple=self.pad_to_multiple, prefetch=self.tc.prefetch_batches,
+                           pin_memory=self.device.type == "cuda")
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the batch trained on last."""
+        return self.loader.epoch
 
     # ------------------------------------------------------------------ training loop
     def train(self) -> str:
@@ -100,104 +123,115 @@ class Trainer:
         return reason
 
     def _loop(self, bar: tqdm, batches: Iterator[Batch], start: float, time_at_start: float) -> str:
-        window, reason = _Window(), ""
+        meter, reason = TrainMeter(self.device), ""
         while not reason:
             stats = self.train_step([next(batches) for _ in range(self.tc.update_freq)])
             self.train_time_s = time_at_start + time.perf_counter() - start
-            window.add(stats)
-            bar.update(1)
-            if self.step % self.tc.log_every == 0:
-                self._log_train(window.flush(), bar)
+            due = stats["applied"]  # a skipped update keeps the step number: nothing new is due
+            if due:
+                meter.add(stats["loss_sum"], stats["nll_sum"], stats["grad_norm"], tokens=stats["tokens"],
+                          sentences=stats["sentences"], lr=stats["lr"])
+                bar.update(1)
+            if due and self.step % self.tc.log_every == 0:
+                self._log_train(meter.flush(), bar)
             reason = self._stop_reason()
-            if self.step % self.tc.valid_every == 0 or reason in ("max_steps", "max_epochs", "max_time"):
+            if (due and self.step % self.tc.valid_every == 0) or reason in ("max_steps", "max_epochs", "max_time"):
                 if self.validate() and not reason:
                     reason = "patience"
-            if self.step % self.tc.save_every == 0 or reason:
+            if (due and self.step % self.tc.save_every == 0) or reason:
                 self.save()
         return reason
 
     def _batch_stream(self) -> Iterator[Batch]:
-        """Collated training batches, across epoch boundaries, starting at the resume position."""
-        tok = self.tokenizer
-        while True:
-            for indices in self.sampler:
-                samples = [self.train_set[int(i)] for i in indices]
-                yield collate(samples, indices, pad_id=tok.pad_id, bos_id=tok.bos_id, eos_id=tok.eos_id)
-            self.epoch += 1
-            self.sampler.set_epoch(self.epoch)
+        """Collated training batches, across epoch boundaries, from the resume position on."""
+        return iter(self.loader)
 
-    def train_step(self, batches: list[Batch]) -> dict[str, float]:
+    def train_step(self, batches: list[Batch]) -> dict:
         """One optimizer update over ``update_freq`` batches (gradient accumulation).
 
-        The loss is normalised by the target tokens of the whole update on all ranks (counted before
-        the backward passes), so any split across ranks and micro-batches gives the same gradient.
+        The gradient is that of the loss per target token of the whole update on all ranks, whatever
+        the split across ranks and micro-batches. The host waits for the device once per update (is
+        the gradient finite?); losses and norms stay tensors (``TrainMeter`` reads them per log line).
+        Returns ``applied`` (False: the update was skipped and ``step`` did not advance), ``lr``, the
+        update's ``tokens`` and ``sentences`` over all ranks, and this rank's ``loss_sum``, ``nll_sum``
+        and the ``grad_norm`` as device tensors.
         """
         self.train_model.train()
-        local_tokens = sum(b.num_tgt_tokens for b in batches)
-        total_tokens, total_sents = dist.all_reduce_sum([local_tokens, sum(len(b) for b in batches)])
-        # DDP averages gradients over ranks; multiplying by world_size turns that average into a sum.
-        scale = self.info.world_size / total_tokens
-        loss_sum = nll_sum = 0.0
+        # The update's token count over all ranks travels (host integers, gloo) while backward runs.
+        counts = dist.all_reduce_sum_async([sum(b.num_tgt_tokens for b in batches), sum(len(b) for b in batches)])
+        loss_sum = nll_sum = torch.zeros((), device=self.device)
         for i, batch in enumerate(batches):
-            sync = i == len(batches) - 1
             try:
-                loss, nll = self.forward_backward(batch.to(self.device, non_blocking=True), scale, sync)
+                loss, nll = self.forward_backward(batch.to(self.device, non_blocking=True),
+                                                  sync=i == len(batches) - 1)
             except torch.OutOfMemoryError:
-                raise MTError(
-                    f"out of memory at step {self.step + 1} on a batch of {len(batch)} sentences x "
-                    f"{batch.tgt_in.size(1)} target tokens; lower trainer.max_tokens (now "
-                    f"{self.tc.max_tokens}) and raise trainer.update_freq to keep the effective batch. "
-                    f"The last good checkpoint is {self.ckpt_dir / ckpt.LAST}") from None
+                raise self._out_of_memory(batch) from None
             loss_sum, nll_sum = loss_sum + loss, nll_sum + nll
-        loss_sum, nll_sum = dist.all_reduce_sum([loss_sum, nll_sum])
-        finite = math.isfinite(loss_sum)
+        total_tokens, total_sents = (int(n) for n in counts())
         lr = lr_at(self.step + 1, self.cfg.optim, self.tc.max_steps)
-        grad_norm = self._optimizer_step(lr, finite)
-        self.step += 1
-        self._check_bad_step(finite)
-        return {"loss": loss_sum / total_tokens, "nll": nll_sum / total_tokens, "lr": lr,
-                "grad_norm": grad_norm, "tokens": total_tokens, "sentences": total_sents,
-                "loss_scale": self.scaler.get_scale() if self.scaler.is_enabled() else 1.0}
+        # DDP averaged the ranks' gradients of backward_scale * loss: this factor makes them the
+        # gradient of the summed loss over the update's total target tokens.
+        grad_factor = self.info.world_size / (self.backward_scale * total_tokens)
+        grad_norm, applied = self._optimizer_step(lr, grad_factor)
+        self.step += int(applied)  # a skipped update advances neither the step nor the LR schedule
+        self._check_bad_step(applied)
+        return {"applied": applied, "lr": lr, "tokens": total_tokens, "sentences": total_sents,
+                "loss_sum": loss_sum, "nll_sum": nll_sum, "grad_norm": grad_norm}
 
-    def forward_backward(self, batch: Batch, scale: float, sync: bool) -> tuple[float, float]:
-        """Forward and backward of one batch; gradients synchronised across ranks only if ``sync``."""
+    def forward_backward(self, batch: Batch, sync: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward and backward of one batch (on the device); gradients synchronised across ranks only
+        if ``sync``. Returns the batch's summed loss and nll as detached device tensors."""
         no_sync = self.ddp.no_sync() if (self.ddp is not None and not sync) else contextlib.nullcontext()
         with no_sync:
             with self.autocast():
                 hidden = self.train_model(batch.src_tokens, batch.tgt_in, features_only=True)  # (B, T, D)
                 loss, nll = projected_label_smoothed_nll(
-                    hidden, self.model.output_weight, batch.tgt_out,
+                    hidden, self.model.output_weight, batch.tgt_out, rows=batch.tgt_rows,
                     epsilon=self.cfg.optim.label_smoothing, pad_id=self.tokenizer.pad_id)
-            self.scaler.scale(loss * scale).backward()
-        return loss.item(), nll.item()
+            self.scaler.scale(loss * self.backward_scale).backward()
+        return loss.detach(), nll
 
-    def _optimizer_step(self, lr: float, finite: bool) -> float:
-        if not finite:  # skip the update, keep the weights: the step is logged and counted as bad
-            self.optimizer.zero_grad(set_to_none=True)
-            return float("nan")
-        set_lr(self.optimizer, lr)
-        self.scaler.unscale_(self.optimizer)
+    def _optimizer_step(self, lr: float, grad_factor: float) -> tuple[torch.Tensor, bool]:
+        """Scale and clip the gradients in one pass, then step if they are finite (for every precision:
+        a NaN gradient with a finite loss must not reach the weights). Returns (norm, applied)."""
+        self.scaler.unscale_(self.optimizer)  # fp16 only; records the overflow for scaler.update()
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        grad_norm = torch.nn.utils.get_total_norm(grads) * grad_factor  # of the final gradient
         max_norm = self.cfg.optim.clip_norm if self.cfg.optim.clip_norm > 0 else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-        self.scaler.step(self.optimizer)  # fp16: skipped when the scaled gradients overflowed
-        self.scaler.update()
+        torch._foreach_mul_(grads, grad_factor * torch.clamp(max_norm / (grad_norm + 1e-6), max=1.0))
+        applied = bool(torch.isfinite(grad_norm))  # the update's one host sync; equal on all ranks
+        if applied:
+            set_lr(self.optimizer, lr)
+            self.optimizer.step()
+        self.scaler.update()  # fp16: halves the loss scale after an overflow, grows it after a while
         self.optimizer.zero_grad(set_to_none=True)
-        return float(grad_norm)
+        return grad_norm, applied
 
-    def _check_bad_step(self, finite: bool) -> None:
-        if finite:
+    def _check_bad_step(self, applied: bool) -> None:
+        if applied:
             self.consecutive_bad_steps = 0
             return
+        if self.scaler.is_enabled() and self.scaler.get_scale() >= MIN_LOSS_SCALE:
+            log.info("step %d: fp16 gradients overflowed, update skipped; loss scale now %g", self.step + 1,
+                     self.scaler.get_scale())
+            return
         self.consecutive_bad_steps += 1
-        log.warning("step %d: non-finite loss, update skipped (%d in a row)", self.step,
+        log.warning("step %d: non-finite gradients, update skipped (%d in a row)", self.step + 1,
                     self.consecutive_bad_steps)
         if self.consecutive_bad_steps >= self.tc.max_bad_steps:
-            raise MTError(f"{self.consecutive_bad_steps} consecutive non-finite losses at step {self.step}; "
+            raise MTError(f"{self.consecutive_bad_steps} consecutive non-finite updates at step {self.step}; "
                           f"the last good checkpoint is {self.ckpt_dir / ckpt.LAST}. Lower optim.lr, "
                           f"raise optim.warmup_steps, or use trainer.precision=bf16/fp32")
 
+    def _out_of_memory(self, batch: Batch) -> MTError:
+        return MTError(
+            f"out of memory at step {self.step + 1} on a batch of {len(batch)} sentences x "
+            f"{batch.tgt_in.size(1)} target tokens; lower trainer.max_tokens (now {self.tc.max_tokens}) "
+            f"and raise trainer.update_freq to keep the effective batch. "
+            f"The last good checkpoint is {self.ckpt_dir / ckpt.LAST}")
+
     def _stop_reason(self) -> str:
-        epoch_done = self.sampler.state_dict()["position"] >= len(self.sampler)
+        epoch_done = self.loader.epoch_done
         flags = {
             "max_steps": self.step >= self.tc.max_steps,
             "max_epochs": bool(self.tc.max_epochs) and (
@@ -234,7 +268,7 @@ class Trainer:
             **self.inference_state(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "trainer": {"step": self.step, "epoch": self.epoch, "sampler": self.sampler.state_dict(),
+            "trainer": {"step": self.step, "epoch": self.epoch, "sampler": self.loader.state_dict(),
                         "best_score": self.best_score, "bad_validations": self.bad_validations,
                         "train_time_s": self.train_time_s, "world_size": self.info.world_size},
             "rng": dist.all_gather_object(rng),  # one entry per rank: each has its own dropout stream
@@ -262,12 +296,11 @@ class Trainer:
         if t.get("world_size", 1) != self.info.world_size:
             log.warning("resuming a %d-rank run on %d ranks: the data order changes from here on",
                         t.get("world_size", 1), self.info.world_size)
-        self.step, self.epoch = t["step"], t["epoch"]
+        self.step = t["step"]
         self.best_score, self.bad_validations = t["best_score"], t["bad_validations"]
         self.train_time_s = t["train_time_s"]
-        self.sampler.set_epoch(self.epoch)
-        if t.get("world_size", 1) == self.info.world_size:
-            self.sampler.load_state_dict(t["sampler"])
+        same_ranks = t.get("world_size", 1) == self.info.world_size  # else restart the saved epoch
+        self.loader.load_state_dict(t["sampler"] if same_ranks else {"epoch": t["epoch"], "position": 0})
         rng = state["rng"][min(self.info.rank, len(state["rng"]) - 1)]
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and self.device.type == "cuda":
@@ -301,6 +334,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ logging, signals
     def _log_train(self, w: dict[str, float], bar: tqdm) -> None:
+        w["loss_scale"] = self.scaler.get_scale() if self.scaler.is_enabled() else 1.0
         self.writer.scalars("train", {k: w[k] for k in ("loss", "nll", "lr", "grad_norm", "loss_scale",
                                                         "tgt_tok_per_s", "sent_per_s")}, self.step)
         self.writer.scalars("train", {"ppl": perplexity(w["nll"])}, self.step)
@@ -328,30 +362,5 @@ class Trainer:
             signal.signal(sig, handler)
 
     def close(self) -> None:
+        self.loader.close()
         self.writer.close()
-
-
-class _Window:
-    """Running sums between two log lines, turned into means and throughput."""
-
-    def __init__(self):
-        self.reset()
-
-    def reset(self) -> None:
-        self.sums: dict[str, float] = {}
-        self.n, self.tokens, self.sentences, self.start = 0, 0.0, 0.0, time.perf_counter()
-
-    def add(self, stats: dict[str, float]) -> None:
-        for key in ("loss", "nll", "lr", "grad_norm", "loss_scale"):
-            self.sums[key] = self.sums.get(key, 0.0) + stats[key]
-        self.n += 1
-        self.tokens += stats["tokens"]
-        self.sentences += stats["sentences"]
-
-    def flush(self) -> dict[str, float]:
-        elapsed = max(time.perf_counter() - self.start, 1e-9)
-        out = {k: v / max(self.n, 1) for k, v in self.sums.items()}
-        out.update(tgt_tok_per_s=self.tokens / elapsed, sent_per_s=self.sentences / elapsed)
-        self.reset()
-        return out
-

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
 
+from mt.config import DecodeConfig
 from mt.data.batching import batch_by_tokens
 from mt.data.collate import collate
+from mt.data.tokenizer import Tokenizer
 from mt.decode.run import read_text_lines, translate_lines
 from mt.eval.metrics import score_corpus
 from mt.train.loss import perplexity, projected_label_smoothed_nll
@@ -21,13 +24,15 @@ log = get_logger(__name__)
 
 
 class Validator:
-    """Scores the model on the valid split; every rank computes the loss, rank 0 decodes for BLEU."""
+    """Scores the model on the valid split: every rank computes the loss over the whole split and
+    decodes a share of the BLEU sentences; rank 0 scores them."""
 
     def __init__(self, trainer: Trainer):
         self.t = trainer
         data, lang = trainer.data, trainer.cfg.data
         self.valid = data.split("valid")
-        self.batches = batch_by_tokens(self.valid.src_lengths, self.valid.tgt_lengths, trainer.tc.max_tokens)
+        self.batches = batch_by_tokens(self.valid.src_lengths, self.valid.tgt_lengths, trainer.tc.max_tokens,
+                                       pad_to_multiple=trainer.pad_to_multiple)
         n = trainer.tc.valid_bleu_max_sentences
         self.src_lines = read_text_lines(str(data.text_path("valid", lang.src_lang)))[:n]
         self.ref_lines = read_text_lines(str(data.text_path("valid", lang.tgt_lang)))[:n]
@@ -36,24 +41,27 @@ class Validator:
     def loss(self) -> dict[str, float]:
         t, tok = self.t, self.t.tokenizer
         t.model.eval()
-        loss_sum = nll_sum = tokens = 0.0
+        sums, tokens = torch.zeros(2, device=t.device), 0  # loss, nll: read once at the end
         for indices in self.batches:
-            batch = collate([self.valid[int(i)] for i in indices], indices, pad_id=tok.pad_id,
-                            bos_id=tok.bos_id, eos_id=tok.eos_id).to(t.device)
+            batch = collate([self.valid[int(i)] for i in indices], indices, pad_id=tok.pad_id, bos_id=tok.bos_id,
+                            eos_id=tok.eos_id, pad_to_multiple=t.pad_to_multiple).to(t.device)
             with t.autocast():
                 hidden = t.model(batch.src_tokens, batch.tgt_in, features_only=True)
                 loss, nll = projected_label_smoothed_nll(hidden, t.model.output_weight, batch.tgt_out,
-                                                         epsilon=t.cfg.optim.label_smoothing, pad_id=tok.pad_id)
-            loss_sum, nll_sum, tokens = loss_sum + loss.item(), nll_sum + nll.item(), tokens + batch.num_tgt_tokens
+                                                         rows=batch.tgt_rows, pad_id=tok.pad_id,
+                                                         epsilon=t.cfg.optim.label_smoothing)
+            sums += torch.stack([loss, nll])
+            tokens += batch.num_tgt_tokens
+        loss_sum, nll_sum = sums.tolist()
         return {"loss": loss_sum / tokens, "nll": nll_sum / tokens, "ppl": perplexity(nll_sum / tokens)}
 
     def run(self, step: int) -> dict[str, float]:
         """Valid loss/ppl (and BLEU/chrF when enabled), logged to TensorBoard and the console."""
         metrics = self.loss()
         if self.t.tc.valid_bleu:
+            hyps = translate_across_ranks(self.t.model, self.t.tokenizer, self.src_lines, self.t.cfg.decode)
             scores = None
-            if self.t.info.is_main:
-                hyps = translate_lines([self.t.model], self.t.tokenizer, self.src_lines, self.t.cfg.decode)
+            if hyps is not None:  # rank 0
                 scores = score_corpus(hyps, self.ref_lines)
                 self._samples(hyps, step)
             scores = dist.broadcast_object(scores)
@@ -70,13 +78,36 @@ class Validator:
             self.t.writer.text("valid/samples", "\n\n".join(rows), step)
 
 
-def score_split(trainer: Trainer, split: str, model: torch.nn.Module | None = None) -> dict:
-    """Decode a whole split with the beam decoder and score it (BLEU, chrF, TER + signatures)."""
+def translate_across_ranks(model: torch.nn.Module, tokenizer: Tokenizer, lines: Sequence[str],
+                           decode_cfg: DecodeConfig, *, progress: bool = False) -> list[str] | None:
+    """Translate ``lines`` with every rank decoding a share; rank 0 gets all translations in input
+    order, the other ranks ``None``. Every rank must call it.
+
+    Rank ``r`` of ``W`` decodes lines ``r, r + W, r + 2W, ...``: a strided share mixes short and long
+    sentences, so the ranks finish at about the same time.
+    """
+    rank, world_size = dist.get_rank(), dist.get_world_size()
+    mine = translate_lines([model], tokenizer, list(lines[rank::world_size]), decode_cfg,
+                           progress=progress and rank == 0)
+    shares = dist.all_gather_object(mine)
+    if rank != 0:
+        return None
+    hyps: list[str] = [""] * len(lines)
+    for r, share in enumerate(shares):
+        hyps[r::world_size] = share
+    return hyps
+
+
+def score_split(trainer: Trainer, split: str, model: torch.nn.Module | None = None) -> dict | None:
+    """Decode a whole split with the beam decoder, a share on every rank (all must call it), and score
+    it on rank 0 (BLEU, chrF, TER + signatures). Returns the scores and hypotheses on rank 0, else None."""
     data, lang = trainer.data, trainer.cfg.data
     src = read_text_lines(str(data.text_path(split, lang.src_lang)))
+    hyps = translate_across_ranks(model or trainer.model, trainer.tokenizer, src, trainer.cfg.decode,
+                                  progress=trainer.tc.progress)
+    if hyps is None:
+        return None
     ref = read_text_lines(str(data.text_path(split, lang.tgt_lang)))
-    hyps = translate_lines([model or trainer.model], trainer.tokenizer, src, trainer.cfg.decode,
-                           progress=trainer.tc.progress)
     scores = score_corpus(hyps, ref)
     scores["num_sentences"] = len(src)
     return {"scores": scores, "hypotheses": hyps}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -88,6 +89,21 @@ def all_reduce_sum(values: list[float], device: torch.device | str = "cpu") -> l
     return t.tolist()
 
 
+def all_reduce_sum_async(values: list[float]) -> Callable[[], list[float]]:
+    """Start summing a few host scalars over ranks (gloo, in the background); the returned function
+    waits for the sums. Lets the trainer count the tokens of an update while backward runs."""
+    if get_world_size() == 1:
+        return lambda: list(values)
+    t = torch.tensor(values, dtype=torch.float64)
+    work = dist.all_reduce(t, async_op=True)
+
+    def wait() -> list[float]:
+        work.wait()
+        return t.tolist()
+
+    return wait
+
+
 def any_rank(flag: bool, device: torch.device | str = "cpu") -> bool:
     """True on every rank when ``flag`` is true on at least one: all ranks agree on when to stop."""
     return all_reduce_sum([float(flag)], device)[0] > 0
@@ -100,6 +116,14 @@ def broadcast_object(obj, src: int = 0):
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
+
+
+def broadcast_tensors(tensors, src: int = 0) -> None:
+    """Overwrite ``tensors`` on every rank with rank ``src``'s values, in place (e.g. model weights
+    that only rank ``src`` has loaded: other ranks may not see its files)."""
+    if get_world_size() > 1:
+        for t in tensors:
+            dist.broadcast(t, src=src)
 
 
 def all_gather_object(obj) -> list:
