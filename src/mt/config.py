@@ -197,6 +197,9 @@ class TrainerConfig:
     """Sample translations written to TensorBoard at each validation."""
     progress: bool = True
     """Show a progress bar on rank 0."""
+    dist_timeout_min: float = 30.0
+    """Under torchrun, a collective (gradient all-reduce, barrier) that waits this long for the other
+    ranks fails. Data preparation is not bounded by it: the other ranks poll for rank 0's result."""
 
 
 @dataclass
@@ -254,6 +257,9 @@ class TranslateConfig:
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     progress: bool = True
     """Progress bar on stderr."""
+    chunk_lines: int = 10_000
+    """From a file to a file, translate this many lines at a time and keep each finished chunk, so a
+    rerun after a crash resumes after the last one (the output appears only when complete)."""
     work_dir: str = "."
 
 
@@ -299,7 +305,7 @@ _POSITIVE = (
     "model.n_heads", "model.ffn_dim", "model.max_positions", "optim.lr", "trainer.max_tokens",
     "trainer.update_freq", "trainer.max_steps", "trainer.log_every", "trainer.valid_every",
     "trainer.save_every", "decode.beam_size", "decode.max_tokens", "decode.nbest",
-    "data.max_words", "data.max_tokens_per_sentence", "trainer.max_bad_steps",
+    "data.max_words", "data.max_tokens_per_sentence", "trainer.max_bad_steps", "trainer.dist_timeout_min",
 )
 
 
@@ -399,6 +405,8 @@ def translate_config(data: Mapping[str, Any]) -> TranslateConfig:
     data["checkpoint"] = _checkpoint_list(data.get("checkpoint"))
     cfg = from_dict(TranslateConfig, data)
     _validate_decode(cfg.decode)
+    if not cfg.chunk_lines > 0:
+        raise ConfigError(f"chunk_lines={cfg.chunk_lines!r} must be positive")
     return cfg
 
 

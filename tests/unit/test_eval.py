@@ -111,8 +111,22 @@ def test_offline_testset_download_is_a_clean_error(setup, monkeypatch):
         raise urllib.error.URLError("Name or service not known")
 
     monkeypatch.setattr(sacrebleu.utils, "get_source_file", offline)
-    with pytest.raises(MTError, match=r"could not download the test set wmt14 \(en-de\).*src=FILE ref=FILE"):
+    with pytest.raises(MTError, match=r"could not download the test set wmt14 \(en-de\).*seems offline "
+                       r"\(URLError: .*Name or service not known.*src=FILE ref=FILE.*SACREBLEU="):
         evaluate(eval_cfg(root, src=None, ref=None, testset="wmt14", langpair="en-de"))
+
+
+def test_failed_testset_download_that_is_not_the_network(setup, monkeypatch):
+    """sacreBLEU exits on a bad checksum after logging why: no claim of being offline."""
+    root, _ = setup
+
+    def bad_checksum(*_args):
+        raise SystemExit(1)
+
+    monkeypatch.setattr(sacrebleu.utils, "get_source_file", bad_checksum)
+    with pytest.raises(MTError) as err:
+        evaluate(eval_cfg(root, src=None, ref=None, testset="wmt14", langpair="en-de"))
+    assert "offline" not in str(err.value) and "wmt14" in str(err.value) and "src=FILE ref=FILE" in str(err.value)
 
 
 def test_testset_names_are_checked(setup):

@@ -98,6 +98,29 @@ def test_cache_key_tracks_settings_that_shape_the_output(corpus):
     assert cache_key(dataclasses.replace(data_cfg, hf_path="other/dataset", demo_seed=3), tok_cfg) == key
 
 
+def test_relative_and_absolute_paths_share_one_cache(corpus, tmp_path, caplog, monkeypatch):
+    data_cfg, tok_cfg = configs(corpus)  # local_dir is absolute: tmp_path/corpus
+    first = prepare_data(data_cfg, tok_cfg, tmp_path, progress=False)
+    (tmp_path / "link").symlink_to(corpus, target_is_directory=True)
+    spellings = ["corpus", "./corpus/../corpus/", "link", str(tmp_path / "link")]
+    with caplog.at_level(logging.INFO, logger="mt.data"):
+        for local_dir in spellings:  # relative to work_dir, with dots, through a symlink
+            other = dataclasses.replace(data_cfg, local_dir=local_dir)
+            assert prepare_data(other, tok_cfg, tmp_path, progress=False) == first, local_dir
+    assert caplog.text.count("reusing prepared data") == len(spellings)
+    assert "input files changed" not in caplog.text
+    assert len(list((tmp_path / "cache").iterdir())) == 2  # the directory and its lock file
+    # without work_dir, relative paths count from the current directory; a local HF copy likewise
+    monkeypatch.chdir(tmp_path)
+    relative = dataclasses.replace(data_cfg, local_dir="corpus")
+    assert cache_key(relative, tok_cfg) == cache_key(data_cfg, tok_cfg)
+    (tmp_path / "hf_copy").mkdir()
+    hf = DataConfig(source="hf", hf_path="hf_copy")
+    assert cache_key(hf, tok_cfg) == cache_key(dataclasses.replace(hf, hf_path=str(tmp_path / "hf_copy")), tok_cfg)
+    hub_id = DataConfig(source="hf", hf_path="wmt/wmt14")  # not a directory here: a hub id, kept as is
+    assert cache_key(hub_id, tok_cfg) != cache_key(dataclasses.replace(hub_id, hf_path="wmt/wmt16"), tok_cfg)
+
+
 def test_changed_setting_builds_a_new_directory(corpus, tmp_path):
     data_cfg, tok_cfg = configs(corpus)
     first = prepare_data(data_cfg, tok_cfg, tmp_path, progress=False)

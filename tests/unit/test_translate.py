@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +18,7 @@ import torch
 from mt.checkpoint import CheckpointError, bytes_to_tensor, save_checkpoint
 from mt.config import DecodeConfig, ModelConfig, TokenizerConfig, TranslateConfig, to_dict
 from mt.data.tokenizer import Tokenizer, train_tokenizer
+from mt.decode.chunks import partial_paths
 from mt.decode.run import (
     decode_utf8_lines,
     format_nbest,
@@ -229,3 +236,53 @@ def test_cli_help_names_the_main_keys(tmp_path):
     for key in ("checkpoint=", "input=", "output=", "decode.beam_size="):
         assert key in proc.stdout
 
+
+# ------------------------------------------------------- resumable files: killed for real
+
+
+def test_chunked_nbest_indices_count_from_the_start_of_the_file(checkpoint, tmp_path):
+    (tmp_path / "in.txt").write_text("the dog\n\nsees a cat\n", encoding="utf-8")
+    cfg = TranslateConfig(checkpoint=[str(checkpoint)], input="in.txt", output="nbest.tsv", chunk_lines=1,
+                          decode=decode_cfg(nbest=2), progress=False, work_dir=str(tmp_path))
+    translate_file(cfg)
+    rows = read_text_lines(str(tmp_path / "nbest.tsv"))
+    assert [r.split("\t")[0] for r in rows] == ["0", "0", "1", "2", "2"]
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the killed subprocess: identical arithmetic, identical beams
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_sigkill_midway_then_rerun_equals_an_uninterrupted_run(checkpoint, tmp_path, caplog, one_thread):
+    (tmp_path / "in.txt").write_text("\n".join(sentences(600, seed=3)) + "\n", encoding="utf-8")
+    settings = dict(checkpoint=[str(checkpoint)], input="in.txt", chunk_lines=50, progress=False,
+                    decode=decode_cfg(max_len_b=10), work_dir=str(tmp_path))
+    translate_file(TranslateConfig(output="reference.txt", **settings))
+
+    out = tmp_path / "hyp.txt"
+    state = partial_paths(out)[1]
+    cmd = [sys.executable, str(ROOT / "translate.py"), f"checkpoint={checkpoint}", "input=in.txt",
+           "output=hyp.txt", "chunk_lines=50", "decode.beam_size=2", "decode.max_len_b=10",
+           "decode.device=cpu", "progress=false"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, done = time.time() + 300, 0
+    while done < 100 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+        try:
+            done = json.loads(state.read_text())["lines_done"]
+        except (OSError, ValueError, KeyError):
+            pass
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 100 <= done < 600 and not out.exists(), "the run was not killed midway"
+
+    with caplog.at_level(logging.INFO, logger="mt"):
+        translate_file(TranslateConfig(output="hyp.txt", **settings))
+    assert "resuming" in caplog.text and "after line 0 " not in caplog.text
+    assert out.read_bytes() == (tmp_path / "reference.txt").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hyp.txt", "in.txt", "reference.txt"]

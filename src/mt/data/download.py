@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mt.config import DataConfig
+from mt.data.hub import load_hub_dataset, offline_errors
 from mt.utils.errors import MTError
 
 logger = logging.getLogger(__name__)
@@ -161,8 +162,6 @@ def count_lines(path: Path) -> int:
 
 
 def _load_hf(cfg: DataConfig, split: str, work_dir: Path | None, streaming: bool) -> Any:
-    import datasets  # heavy import; only the hf source needs it
-
     hf_split = cfg.hf_splits.get(split)
     if hf_split is None:
         raise DataError(f"data.hf_splits has no entry for split {split!r} (have {sorted(cfg.hf_splits)})")
@@ -180,7 +179,8 @@ def _load_hf(cfg: DataConfig, split: str, work_dir: Path | None, streaming: bool
     elif cfg.hf_config:
         kwargs["name"] = cfg.hf_config
     try:
-        return datasets.load_dataset(path, **kwargs)
+        return load_hub_dataset(path, dataset=f"{cfg.hf_path} (config {cfg.hf_config}, split {hf_split})",
+                                remote=not local.is_dir(), **kwargs)
     except (FileNotFoundError, ValueError) as e:
         raise DataError(
             f"could not load {split} split {hf_split!r} of data.hf_path={cfg.hf_path!r} "
@@ -203,9 +203,10 @@ def hf_pairs(cfg: DataConfig, split: str, work_dir: Path | None = None) -> Itera
     """
     streaming = cfg.hf_streaming and split == "train"
     ds = _load_hf(cfg, split, work_dir, streaming=streaming)
-    yield from arrow_batches_to_pairs(
-        ds.with_format("arrow").iter(batch_size=HF_BATCH_SIZE), cfg.src_lang, cfg.tgt_lang, cfg.hf_path
-    )
+    with offline_errors(f"{cfg.hf_path} (config {cfg.hf_config}, split {cfg.hf_splits[split]})"):
+        yield from arrow_batches_to_pairs(
+            ds.with_format("arrow").iter(batch_size=HF_BATCH_SIZE), cfg.src_lang, cfg.tgt_lang, cfg.hf_path
+        )
 
 
 def arrow_batches_to_pairs(

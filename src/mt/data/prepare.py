@@ -75,8 +75,13 @@ class PreparedData:
         return path
 
 
-def cache_key(data_cfg: DataConfig, tok_cfg: TokenizerConfig) -> str:
-    """Hex SHA-256 of every setting that shapes the prepared data (not workers or cache location)."""
+def cache_key(data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path | None = None) -> str:
+    """Hex SHA-256 of every setting that shapes the prepared data (not workers or cache location).
+
+    Local input paths count as absolute paths with symlinks resolved (relative ones against
+    ``work_dir``, default the current directory): every spelling of one directory shares one cache.
+    """
+    data_cfg = _with_resolved_inputs(data_cfg, work_dir)
     other_sources = set().union(*(f for s, f in _SOURCE_FIELDS.items() if s != data_cfg.source))
     data = {
         k: v for k, v in dataclasses.asdict(data_cfg).items()
@@ -87,13 +92,35 @@ def cache_key(data_cfg: DataConfig, tok_cfg: TokenizerConfig) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+def _with_resolved_inputs(data_cfg: DataConfig, work_dir: Path | None) -> DataConfig:
+    def resolved(path: str) -> Path:
+        p = Path(path).expanduser()
+        return (p if p.is_absolute() else Path(work_dir or ".") / p).resolve()
+
+    if data_cfg.source == "local" and data_cfg.local_dir:
+        return dataclasses.replace(data_cfg, local_dir=str(resolved(data_cfg.local_dir)))
+    if data_cfg.source == "hf" and resolved(data_cfg.hf_path).is_dir():  # a local copy, not a hub id
+        return dataclasses.replace(data_cfg, hf_path=str(resolved(data_cfg.hf_path)))
+    return data_cfg
+
+
+def cache_root(data_cfg: DataConfig, work_dir: Path) -> Path:
+    """``data.cache_dir``, relative to ``work_dir`` unless absolute: where prepared directories go."""
+    root = Path(data_cfg.cache_dir).expanduser()
+    return root if root.is_absolute() else Path(work_dir) / root
+
+
 def prepared_dir(data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path) -> Path:
     """Where ``prepare_data`` puts (or finds) the prepared corpus for these settings."""
-    root = Path(data_cfg.cache_dir).expanduser()
-    if not root.is_absolute():
-        root = Path(work_dir) / root
-    key = cache_key(data_cfg, tok_cfg)[:12]
-    return root / f"{data_cfg.name}-{data_cfg.src_lang}-{data_cfg.tgt_lang}-{key}"
+    key = cache_key(data_cfg, tok_cfg, work_dir)[:12]
+    return cache_root(data_cfg, work_dir) / f"{data_cfg.name}-{data_cfg.src_lang}-{data_cfg.tgt_lang}-{key}"
+
+
+def find_prepared(data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path) -> Path | None:
+    """The complete prepared directory for these settings, or None while it does not exist (yet):
+    what processes that wait for another one's ``prepare_data`` poll."""
+    directory = prepared_dir(data_cfg, tok_cfg, work_dir)
+    return directory if _is_complete(directory, cache_key(data_cfg, tok_cfg, work_dir)) else None
 
 
 def prepare_data(
@@ -101,10 +128,10 @@ def prepare_data(
 ) -> Path:
     """Return the prepared directory for these settings, building it first if it does not exist.
 
-    Call from one process only (rank 0); the others call ``load_prepared`` after a barrier.
+    Call from one process only (rank 0); the others poll ``find_prepared``, then ``load_prepared``.
     """
     final = prepared_dir(data_cfg, tok_cfg, work_dir)
-    key = cache_key(data_cfg, tok_cfg)
+    key = cache_key(data_cfg, tok_cfg, work_dir)
     if _is_complete(final, key):
         _log_reuse(final, data_cfg, work_dir)
         return final
@@ -275,7 +302,7 @@ def _input_fingerprint(data_cfg: DataConfig, work_dir: Path) -> list[list]:
         for p in local_paths(data_cfg, split, work_dir):
             with contextlib.suppress(OSError):
                 st = p.stat()
-                found.append([str(p), st.st_size, st.st_mtime_ns])
+                found.append([str(p.resolve()), st.st_size, st.st_mtime_ns])
     return found
 
 

@@ -18,7 +18,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from mt.data.batching import greedy_batch_ends
 from mt.data.collate import collate_source
 from mt.data.download import DataError
 from mt.data.tokenizer import Tokenizer
+from mt.decode.chunks import translate_resumable
 from mt.decode.search import Hypothesis, beam_search, greedy_search
 from mt.model.transformer import Transformer
 from mt.utils.device import autocast, resolve_device
@@ -149,13 +150,13 @@ def translate_lines(
 
 def translate_nbest(
     models: Sequence[Transformer], tokenizer: Tokenizer, lines: Sequence[str], decode_cfg: DecodeConfig,
-    *, progress: bool = False,
+    *, progress: bool | tqdm = False,
 ) -> list[list[Translation]]:
     """Up to ``decode_cfg.nbest`` translations of every line, best first, in input order.
 
     ``models`` are loaded models (one, or several to ensemble) on one device; they are put in eval
     mode for the call and restored afterwards. An empty line gets one empty translation (score 0).
-    ``progress`` shows a tqdm bar (sentences/s) on stderr.
+    ``progress`` shows a tqdm bar (sentences/s) on stderr, or advances the given bar.
     """
     if not models:
         raise ValueError("translate needs at least one model")
@@ -171,10 +172,11 @@ def translate_nbest(
     results: list[list[Translation]] = [[Translation("", 0.0, 0.0, [])] for _ in lines]
     max_sentences = len(ids) if device.type == "cuda" else max(1, CPU_MAX_BEAM_ROWS // decode_cfg.beam_size)
     batches = _length_sorted_batches([len(x) + 1 for x in ids], decode_cfg.max_tokens, max_sentences)
-    with _eval_mode(models), torch.inference_mode(), autocast(device, decode_cfg.precision), tqdm(
+    bar = progress if isinstance(progress, tqdm) else tqdm(
         total=len(lines), desc="translate", unit="sent", file=sys.stderr, disable=not progress,
-        dynamic_ncols=True,
-    ) as bar:
+        dynamic_ncols=True)
+    own_bar = bar if bar is not progress else contextlib.nullcontext()
+    with _eval_mode(models), torch.inference_mode(), autocast(device, decode_cfg.precision), own_bar:
         bar.update(len(lines) - len(ids))  # empty lines are done already
         for batch in batches:
             src_tokens = collate_source([ids[i] for i in batch], pad_id=tokenizer.pad_id,
@@ -277,24 +279,48 @@ def write_text_lines(path: str, lines: Sequence[str], work_dir: str | Path = "."
         f.write(text)
 
 
-def format_nbest(results: Sequence[Sequence[Translation]]) -> list[str]:
-    """n-best lines ``index<TAB>score<TAB>hypothesis``: 0-based input line index, best first."""
-    return [f"{i}\t{t.score:.4f}\t{t.text.replace(chr(9), ' ')}" for i, hyps in enumerate(results) for t in hyps]
+def format_nbest(results: Sequence[Sequence[Translation]], start: int = 0) -> list[str]:
+    """n-best lines ``index<TAB>score<TAB>hypothesis``: 0-based input line index (the first result is
+    line ``start``), best first."""
+    return [f"{i}\t{t.score:.4f}\t{t.text.replace(chr(9), ' ')}"
+            for i, hyps in enumerate(results, start) for t in hyps]
 
 
 def translate_file(cfg: TranslateConfig) -> dict[str, Any]:
     """The ``translate.py`` job: translate ``cfg.input`` into ``cfg.output`` (one line per input
-    line, or n-best TSV lines when ``decode.nbest > 1``). Returns counts and speed."""
-    models, tokenizer, info = load_for_inference(
-        [resolve_path(p, cfg.work_dir) for p in cfg.checkpoint], cfg.decode.device)
-    lines = read_text_lines(cfg.input, cfg.work_dir)
+    line, or n-best TSV lines when ``decode.nbest > 1``). Returns counts and speed.
+
+    From a file to a file, the work is done in chunks of ``cfg.chunk_lines`` that a rerun after a
+    crash resumes from (see ``mt.decode.chunks``); stdin or stdout are translated in one piece.
+    """
+    checkpoints = [resolve_path(p, cfg.work_dir) for p in cfg.checkpoint]
+    models, tokenizer, info = load_for_inference(checkpoints, cfg.decode.device)
+
+    def translate(lines: Sequence[str], start: int, progress: bool | tqdm) -> list[str]:
+        results = translate_nbest(models, tokenizer, lines, cfg.decode, progress=progress)
+        return format_nbest(results, start) if cfg.decode.nbest > 1 else [hyps[0].text for hyps in results]
+
     start = time.perf_counter()
-    results = translate_nbest(models, tokenizer, lines, cfg.decode, progress=cfg.progress)
+    if cfg.input != "-" and cfg.output != "-":
+        source = resolve_path(cfg.input, cfg.work_dir)
+        if not source.is_file():
+            raise MTError(f"input file not found: {source}")
+        settings = {"checkpoints": [_file_identity(p) for p in checkpoints], "decode": asdict(cfg.decode)}
+        n_lines = translate_resumable(source, resolve_path(cfg.output, cfg.work_dir), translate, settings,
+                                      chunk_lines=cfg.chunk_lines, progress=cfg.progress)
+    else:
+        lines = read_text_lines(cfg.input, cfg.work_dir)
+        write_text_lines(cfg.output, translate(lines, 0, cfg.progress), cfg.work_dir)
+        n_lines = len(lines)
     seconds = time.perf_counter() - start
-    out = format_nbest(results) if cfg.decode.nbest > 1 else [hyps[0].text for hyps in results]
-    write_text_lines(cfg.output, out, cfg.work_dir)
-    speed = len(lines) / seconds if seconds > 0 else 0.0
-    log.info("translated %d lines (%s-%s) in %.1f s, %.1f sentences/s", len(lines), info["src_lang"],
+    speed = n_lines / seconds if seconds > 0 else 0.0
+    log.info("translated %d lines (%s-%s) in %.1f s, %.1f sentences/s", n_lines, info["src_lang"],
              info["tgt_lang"], seconds, speed)
-    return {"sentences": len(lines), "seconds": seconds, "sentences_per_second": speed,
+    return {"sentences": n_lines, "seconds": seconds, "sentences_per_second": speed,
             "output": cfg.output, **info}
+
+
+def _file_identity(path: Path) -> list:
+    """Path, size and modification time: a checkpoint rewritten in place (``last.pt``) differs."""
+    st = path.stat()
+    return [str(path.resolve()), st.st_size, st.st_mtime_ns]

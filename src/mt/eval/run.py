@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from mt.eval.metrics import character_loop_lines, score_corpus
 from mt.utils.errors import MTError
 from mt.utils.io import write_json
 from mt.utils.logging import get_logger
+from mt.utils.network import network_failure, short_reason
 
 log = get_logger(__name__)
 
@@ -55,14 +57,26 @@ def fetch_sacrebleu_testset(testset: str, langpair: str) -> tuple[str, str]:
         src = sacrebleu.utils.get_source_file(testset, langpair)
         refs = sacrebleu.utils.get_reference_files(testset, langpair)
     except (Exception, SystemExit) as e:  # sacreBLEU raises URLError offline, or exits on a bad download
-        reason = str(e) or type(e).__name__
-        raise MTError(f"could not download the test set {testset} ({langpair}) with sacreBLEU: {reason}. "
-                      f"Without internet access, pass local files instead: src=FILE ref=FILE") from None
+        raise MTError(_download_error(testset, langpair, e)) from None
     if not refs:
         raise MTError(f"sacreBLEU has no reference file for {testset} ({langpair})")
     if len(refs) > 1:
         log.warning("%s (%s) has %d references; scoring against the first only", testset, langpair, len(refs))
     return src, refs[0]
+
+
+def _download_error(testset: str, langpair: str, exc: BaseException) -> str:
+    """One message for a failed sacreBLEU download: offline (with the ways forward) or another cause."""
+    cache = os.environ.get("SACREBLEU", "~/.sacrebleu")
+    failure = network_failure(exc)
+    if failure is None:
+        reason = short_reason(exc) if str(exc) else f"{type(exc).__name__} (see sacreBLEU's message above)"
+        return (f"could not download the test set {testset} ({langpair}) with sacreBLEU: {reason}; "
+                f"delete {cache}/{testset} and try again, or pass local files: src=FILE ref=FILE")
+    return (f"could not download the test set {testset} ({langpair}) with sacreBLEU: this machine seems "
+            f"offline ({short_reason(failure)}). To proceed, either pass local files: src=FILE ref=FILE, "
+            f"or copy sacreBLEU's cache ({cache}) from a machine that has downloaded {testset} (set "
+            f"SACREBLEU=<dir> to use another location)")
 
 
 def load_testset(cfg: EvaluateConfig) -> EvalData:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from mt.config import ModelConfig, TrainConfig
-from mt.data.prepare import PreparedData, load_prepared, prepare_data
+from mt.data.prepare import PreparedData, cache_root, find_prepared, load_prepared, prepare_data, prepared_dir
 from mt.model.transformer import Transformer
-from mt.utils.dist import DistInfo, barrier, broadcast_object
+from mt.utils.dist import DistInfo, barrier
 from mt.utils.errors import MTError
 from mt.utils.logging import get_logger
+from mt.utils.shared_storage import Heartbeat, check_shared_dirs, wait_for
 
 log = get_logger(__name__)
 
@@ -46,14 +48,32 @@ def resolve_precision(device: torch.device, precision: str) -> str:
     return precision
 
 
+PREPARE_STATUS = ".prepare-status.json"
+"""Rank 0's heartbeat while it prepares the data, in the run directory (see mt.utils.shared_storage)."""
+
+
 def load_data(cfg: TrainConfig, info: DistInfo) -> PreparedData:
-    """Rank 0 prepares (or reuses) the cached data; the other ranks wait, then open the same files."""
-    directory = None
+    """Rank 0 prepares (or reuses) the cached data; the other ranks open the same files.
+
+    Under torchrun, every rank first checks that it sees rank 0's run directory and data cache. While
+    rank 0 prepares, the others poll for the finished directory with no collective pending, so
+    preparing may take longer than the process-group timeout; a failure on rank 0 ends their wait.
+    """
+    work_dir, run_dir = Path(cfg.work_dir), Path(cfg.run_dir)
+    token = check_shared_dirs({"run directory (hydra.run.dir)": run_dir,
+                               "data cache (data.cache_dir)": cache_root(cfg.data, work_dir)})
+    status = run_dir / PREPARE_STATUS
     if info.is_main:
-        directory = prepare_data(cfg.data, cfg.tokenizer, Path(cfg.work_dir), progress=True)
-    barrier()
-    directory = broadcast_object(str(directory) if directory else None)
-    return load_prepared(Path(directory))
+        with Heartbeat(status, token) if info.distributed else contextlib.nullcontext():
+            directory = prepare_data(cfg.data, cfg.tokenizer, work_dir, progress=True)
+    else:
+        directory = prepared_dir(cfg.data, cfg.tokenizer, work_dir)
+        wait_for(lambda: find_prepared(cfg.data, cfg.tokenizer, work_dir) is not None, status, token,
+                 f"preparing the data in {directory}")
+    barrier()  # everyone is here within a poll interval of rank 0
+    if info.is_main:
+        status.unlink(missing_ok=True)
+    return load_prepared(directory)
 
 
 def build_model(cfg: ModelConfig, data: PreparedData) -> Transformer:

@@ -47,7 +47,7 @@ class Trainer:
         self.cfg, self.tc, self.run_dir = cfg, cfg.trainer, Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.device = resolve_device(self.tc.device, dist.env_info().local_rank, key="trainer.device")
-        self.info = dist.init_distributed(self.device.type)
+        self.info = dist.init_distributed(self.device.type, self.tc.dist_timeout_min)
         self.precision = resolve_precision(self.device, self.tc.precision)
         if self.tc.threads > 0:
             torch.set_num_threads(self.tc.threads)

@@ -58,13 +58,15 @@ def backend_for(device_type: str) -> str:
     return "cpu:gloo,cuda:nccl" if device_type == "cuda" else "gloo"
 
 
-def init_distributed(device_type: str) -> DistInfo:
-    """Join the process group when launched by torchrun: NCCL on CUDA, gloo on CPU."""
+def init_distributed(device_type: str, timeout_min: float = 30.0) -> DistInfo:
+    """Join the process group when launched by torchrun: NCCL on CUDA, gloo on CPU. A collective
+    that waits longer than ``timeout_min`` for the other ranks fails."""
     info = env_info()
     if info.distributed and not dist.is_initialized():
         if device_type == "cuda":
             torch.cuda.set_device(info.local_rank)
-        dist.init_process_group(backend=backend_for(device_type), timeout=datetime.timedelta(minutes=30))
+        dist.init_process_group(backend=backend_for(device_type),
+                                timeout=datetime.timedelta(minutes=timeout_min))
     return info
 
 
