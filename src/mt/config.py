@@ -251,7 +251,7 @@ class EvaluateConfig:
     ref: str | None = None
     """Local reference file (with ``src``)."""
     testset: str | None = None
-    """A sacreBLEU test set name such as ``wmt14`` (with ``langpair``), instead of src/ref."""
+    """A sacreBLEU test set name such as ``wmt14/full`` (with ``langpair``), instead of src/ref."""
     langpair: str | None = None
     """Language pair for ``testset``, e.g. ``en-de``."""
     output_dir: str | None = None

@@ -47,7 +47,8 @@ def final_evaluation(trainer: Trainer, reason: str) -> dict:
         s = test["scores"]
         results = {
             "name": trainer.cfg.name, "checkpoint": str(best), "split": "test",
-            "bleu": s["bleu"], "chrf": s["chrf"], "ter": s["ter"], "signatures": s["signatures"],
+            "bleu": s["bleu"], "chrf": s["chrf"], "ter": s["ter"], "bleu_tokenized": s["bleu_tokenized"],
+            "signatures": s["signatures"],
             "num_sentences": s["num_sentences"], "steps": trainer.step, "epoch": trainer.epoch,
             "stop_reason": reason, "train_time_s": round(trainer.train_time_s, 1),
             "best_valid": trainer.best_score, "best_metric": tc.best_metric,
@@ -55,10 +56,11 @@ def final_evaluation(trainer: Trainer, reason: str) -> dict:
         write_text_lines(str(trainer.run_dir / "test.hyp.txt"), test["hypotheses"])
         if tc.average_last > 1:
             results["averaged"] = _score_average(trainer)
-        trainer.writer.scalars("test", {"bleu": s["bleu"], "chrf": s["chrf"]}, trainer.step)
+        trainer.writer.scalars("test", {k: s[k] for k in ("bleu", "chrf", "ter", "bleu_tokenized")}, trainer.step)
         trainer.writer.hparams(_hparams(trainer), {"test_bleu": s["bleu"], "test_chrf": s["chrf"]})
         write_json(trainer.run_dir / "results.json", results)
-        log.info("test BLEU %.2f chrF %.2f (%s)", s["bleu"], s["chrf"], s["signatures"]["bleu"])
+        log.info("test BLEU %.2f chrF %.2f (%s); tokenized BLEU %.2f (%s)", s["bleu"], s["chrf"],
+                 s["signatures"]["bleu"], s["bleu_tokenized"], s["signatures"]["bleu_tokenized"])
         log.info("wrote %s", trainer.run_dir / "results.json")
     dist.barrier()
     return results
@@ -71,8 +73,10 @@ def _score_average(trainer: Trainer) -> dict:
     ckpt.save_checkpoint(averaged, out)
     trainer.model.load_state_dict(averaged["model"])
     s = score_split(trainer, "test")["scores"]
-    log.info("averaged last %d checkpoints: test BLEU %.2f chrF %.2f", len(paths), s["bleu"], s["chrf"])
-    return {"checkpoint": str(out), "num_checkpoints": len(paths), "bleu": s["bleu"], "chrf": s["chrf"]}
+    log.info("averaged last %d checkpoints: test BLEU %.2f chrF %.2f tokenized BLEU %.2f", len(paths),
+             s["bleu"], s["chrf"], s["bleu_tokenized"])
+    return {"checkpoint": str(out), "num_checkpoints": len(paths),
+            **{k: s[k] for k in ("bleu", "chrf", "ter", "bleu_tokenized")}}
 
 
 def _hparams(trainer: Trainer) -> dict:

@@ -30,7 +30,7 @@ class Validator:
         self.batches = batch_by_tokens(self.valid.src_lengths, self.valid.tgt_lengths, trainer.tc.max_tokens)
         n = trainer.tc.valid_bleu_max_sentences
         self.src_lines = read_text_lines(str(data.text_path("valid", lang.src_lang)))[:n]
-        self.ref_lines = read_text_lines(str(data.text_path("valid", lang.tgt_lang)))[:n]
+        self.ref_lines = read_text_lines(str(data.reference_path("valid")))[:n]
 
     @torch.no_grad()
     def loss(self) -> dict[str, float]:
@@ -71,12 +71,13 @@ class Validator:
 
 
 def score_split(trainer: Trainer, split: str, model: torch.nn.Module | None = None) -> dict:
-    """Decode a whole split with the beam decoder and score it (BLEU, chrF, TER + signatures)."""
+    """Decode a whole split with the beam decoder and score it against the split's references as the
+    source holds them (sacreBLEU BLEU, chrF, TER + signatures, and the papers' tokenized BLEU)."""
     data, lang = trainer.data, trainer.cfg.data
     src = read_text_lines(str(data.text_path(split, lang.src_lang)))
-    ref = read_text_lines(str(data.text_path(split, lang.tgt_lang)))
+    ref = read_text_lines(str(data.reference_path(split)))
     hyps = translate_lines([model or trainer.model], trainer.tokenizer, src, trainer.cfg.decode,
                            progress=trainer.tc.progress)
-    scores = score_corpus(hyps, ref)
+    scores = score_corpus(hyps, ref, lang=lang.tgt_lang)
     scores["num_sentences"] = len(src)
     return {"scores": scores, "hypotheses": hyps}
