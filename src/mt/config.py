@@ -47,7 +47,8 @@ class DataConfig:
     )
     """Maps our split names (train/valid/test) to the dataset's split names."""
     hf_streaming: bool = False
-    """Stream the train split instead of downloading it into the local Arrow cache first."""
+    """Stream every split instead of downloading the dataset into the local Arrow cache first (an
+    unstreamed load of even the test split converts every split, train included)."""
 
     local_dir: str | None = None
     """Directory with local files for ``source=local``."""
