@@ -85,6 +85,8 @@ class TokenizerConfig:
     model_type: str = "unigram"
     """``unigram`` or ``bpe``."""
     character_coverage: float = 1.0
+    """Share of character occurrences that get pieces of their own, in (0, 1]; the rarest rest become
+    UTF-8 byte pieces with ``byte_fallback`` (else ``<unk>``). Below 1 suits noisy web text."""
     input_sentence_size: int = 2_000_000
     """Sentences sampled (per side) to train SentencePiece; keeps training to minutes on WMT."""
     byte_fallback: bool = True
@@ -317,6 +319,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError("data.source=local needs data.local_dir (a directory with the parallel files)")
     if cfg.decode.nbest > cfg.decode.beam_size:
         raise ConfigError(f"decode.nbest={cfg.decode.nbest} exceeds decode.beam_size={cfg.decode.beam_size}")
+    if not 0.0 < cfg.tokenizer.character_coverage <= 1.0:
+        raise ConfigError(f"tokenizer.character_coverage={cfg.tokenizer.character_coverage!r} must be in (0, 1]")
     if cfg.tokenizer.vocab_size > 65535 * 16:
         raise ConfigError(f"tokenizer.vocab_size={cfg.tokenizer.vocab_size} is implausibly large")
     return cfg
