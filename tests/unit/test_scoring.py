@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from mt.data.clean import normalize_text
-from mt.data.prepare import load_prepared, prepare_data
+from mt.data.prepare import keep_references, load_prepared, prepare_data
 from mt.eval.metrics import paper_tokenize, score_corpus, tokenized_bleu
 from tests.unit.test_prepare import configs, random_pairs, write_split
 
@@ -75,3 +75,9 @@ def test_score_corpus_adds_the_tokenized_bleu_only_with_a_language():
     assert scores["bleu_tokenized"] == pytest.approx(100.0)
     assert scores["signatures"]["bleu_tokenized"].startswith("moses(de)+compound-split|")
     assert "bleu_tokenized" not in score_corpus(HYPS, HYPS)
+
+
+def test_references_keep_everything_but_line_breaks(tmp_path):
+    pairs = [("a", "  zwei  Leerzeichen "), ("b", "eine\nZeile"), ("c", "x\r\ny")]
+    assert list(keep_references(iter(pairs), tmp_path / "ref.txt")) == pairs
+    assert (tmp_path / "ref.txt").read_bytes().decode() == "  zwei  Leerzeichen \neine Zeile\nx y\n"
