@@ -61,7 +61,7 @@ class PairFilter:
     """Stateful train-pair filter over normalized pairs in corpus order: ``keep_chunk`` (fast) or ``keep``.
 
     Duplicates are remembered as 8-byte blake2b digests in a ``DigestSet``, 12-24 bytes per distinct
-    pair (0.3 GB for 18M pairs), instead of keeping the strings themselves.
+    pair (0.27 GB for 18M pairs, against 1.2 GB for a Python set of ints).
     """
 
     def __init__(self, cfg: DataConfig) -> None:
