@@ -47,7 +47,8 @@ class DataConfig:
     )
     """Maps our split names (train/valid/test) to the dataset's split names."""
     hf_streaming: bool = False
-    """Stream the train split instead of downloading it into the local Arrow cache first."""
+    """Stream every split instead of downloading the dataset into the local Arrow cache first (an
+    unstreamed load of even the test split converts every split, train included)."""
 
     local_dir: str | None = None
     """Directory with local files for ``source=local``."""
@@ -84,6 +85,8 @@ class TokenizerConfig:
     model_type: str = "unigram"
     """``unigram`` or ``bpe``."""
     character_coverage: float = 1.0
+    """Share of character occurrences that get pieces of their own, in (0, 1]; the rarest rest become
+    UTF-8 byte pieces with ``byte_fallback`` (else ``<unk>``). Below 1 suits noisy web text."""
     input_sentence_size: int = 2_000_000
     """Sentences sampled (per side) to train SentencePiece; keeps training to minutes on WMT."""
     byte_fallback: bool = True
@@ -274,7 +277,7 @@ class EvaluateConfig:
     ref: str | None = None
     """Local reference file (with ``src``)."""
     testset: str | None = None
-    """A sacreBLEU test set name such as ``wmt14`` (with ``langpair``), instead of src/ref."""
+    """A sacreBLEU test set name such as ``wmt14/full`` (with ``langpair``), instead of src/ref."""
     langpair: str | None = None
     """Language pair for ``testset``, e.g. ``en-de``."""
     output_dir: str | None = None
@@ -342,6 +345,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError("data.source=local needs data.local_dir (a directory with the parallel files)")
     _validate_decode(cfg.decode)
     _validate_bounds(cfg)
+    if not 0.0 < cfg.tokenizer.character_coverage <= 1.0:
+        raise ConfigError(f"tokenizer.character_coverage={cfg.tokenizer.character_coverage!r} must be in (0, 1]")
     if cfg.tokenizer.vocab_size > 65535 * 16:
         raise ConfigError(f"tokenizer.vocab_size={cfg.tokenizer.vocab_size} is implausibly large")
     return cfg

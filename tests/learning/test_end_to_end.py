@@ -48,6 +48,8 @@ def test_training_learned_the_demo(trained):
     assert results["bleu"] >= MIN_TEST_BLEU, results
     assert results["steps"] == 500
     assert results["signatures"]["bleu"].startswith("nrefs:1")
+    assert results["signatures"]["bleu_tokenized"].startswith("moses(de)+compound-split|")
+    assert results["bleu_tokenized"] > 0
     assert (trained["run_dir"] / "test.hyp.txt").read_text().count("\n") == 300
 
 
@@ -64,7 +66,7 @@ def test_tensorboard_holds_the_curves(trained):
     events = EventAccumulator(str(trained["run_dir"] / "tensorboard"), size_guidance={"scalars": 0})
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"train/loss", "train/lr", "valid/loss", "valid/bleu", "test/bleu"} <= tags
+    assert {"train/loss", "train/lr", "valid/loss", "valid/bleu", "test/bleu", "test/bleu_tokenized"} <= tags
 
 
 def test_translate_stdin_to_stdout_keeps_lines(trained):
@@ -81,9 +83,9 @@ def test_evaluate_writes_report(trained):
     ckpt = trained["run_dir"] / "checkpoints" / "best.pt"
     prepared = next((trained["work"] / "cache").glob("demo-en-de-*"))
     out = run_cli(["evaluate.py", f"checkpoint={ckpt}", f"src={prepared / 'test.en.txt'}",
-                   f"ref={prepared / 'test.de.txt'}", "progress=false"], cwd=ROOT)
+                   f"ref={prepared / 'test.de.ref.txt'}", "progress=false"], cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "BLEU" in out.stdout and "nrefs:1" in out.stdout
+    assert "BLEU" in out.stdout and "nrefs:1" in out.stdout and "tokenized BLEU" in out.stdout
     reports = list((trained["run_dir"] / "checkpoints").glob("best.*.json"))
     assert reports and json.loads(reports[0].read_text())["bleu"] >= MIN_TEST_BLEU
 

@@ -31,7 +31,14 @@ DOCUMENTED = {
         "data.source": "hf", "data.hf_config": "de-en", "model.d_model": 1024, "model.n_heads": 16,
         "model.ffn_dim": 4096, "model.dropout": 0.3, "optim.lr": 1e-3, "tokenizer.vocab_size": 32000,
     },
+    "wmt14_en_fr_big": {
+        "data.source": "hf", "data.hf_path": "wmt/wmt14", "data.hf_config": "fr-en", "data.src_lang": "en",
+        "data.tgt_lang": "fr", "model.d_model": 1024, "model.n_heads": 16, "model.ffn_dim": 4096,
+        "model.dropout": 0.1, "trainer.max_steps": 300_000, "trainer.average_last": 20,
+        "decode.beam_size": 4, "decode.length_penalty": 0.6,
+    },
 }
+WMT = [e for e in DOCUMENTED if e.startswith("wmt14")]
 
 
 def _get(cfg, dotted):
@@ -41,7 +48,7 @@ def _get(cfg, dotted):
 
 
 def test_experiments_exist():
-    assert {"demo", "multi30k_en_de", "wmt14_en_de", "wmt14_en_de_big"} <= set(EXPERIMENTS)
+    assert {"demo", "multi30k_en_de", "wmt14_en_de", "wmt14_en_de_big", "wmt14_en_fr_big"} <= set(EXPERIMENTS)
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -56,6 +63,22 @@ def test_wmt14_effective_batch_is_about_25k_tokens(compose_cfg, tmp_path):
     cfg = train_config(compose_cfg(["experiment=wmt14_en_de"], tmp_path / "run", tmp_path))
     tokens = cfg.trainer.max_tokens * cfg.trainer.update_freq
     assert 24_000 <= tokens <= 34_000
+    # en-fr big is set up for 8 GPUs: 3125 tokens each, as Vaswani et al.'s ~25k per batch.
+    cfg = train_config(compose_cfg(["experiment=wmt14_en_fr_big"], tmp_path / "run", tmp_path))
+    assert cfg.trainer.max_tokens * cfg.trainer.update_freq * 8 == 25_000
+
+
+@pytest.mark.parametrize("experiment", WMT)
+def test_wmt_recipes_follow_their_papers(experiment, compose_cfg, tmp_path):
+    cfg = train_config(compose_cfg([f"experiment={experiment}"], tmp_path / "run", tmp_path))
+    assert cfg.optim.clip_norm == 0.0  # neither Vaswani et al. nor Ott et al. clip gradients
+    assert cfg.tokenizer.character_coverage < 1.0 and cfg.tokenizer.byte_fallback
+    assert (cfg.decode.max_len_a, cfg.decode.max_len_b) == (1.0, 50)  # output length input + 50
+    # Vaswani et al.'s peak learning rate d_model^-0.5 * warmup^-0.5 (Ott et al. raise it for big batches).
+    if experiment != "wmt14_en_de_big":
+        assert cfg.optim.lr == pytest.approx((cfg.model.d_model * cfg.optim.warmup_steps) ** -0.5, rel=3e-3)
+    text = (ROOT / "conf" / "experiment" / f"{experiment}.yaml").read_text()
+    assert "Sources" in text and "V17" in text  # each number says where it comes from
 
 
 def test_default_experiment_is_the_demo(compose_cfg, tmp_path):

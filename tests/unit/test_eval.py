@@ -141,10 +141,12 @@ def test_cached_testset_and_direction_check(setup, monkeypatch):
     root, _ = setup
     monkeypatch.setattr(sacrebleu.utils, "get_source_file", lambda *_: str(root / "test.en"))
     monkeypatch.setattr(sacrebleu.utils, "get_reference_files", lambda *_: [str(root / "test.de")])
-    report = evaluate(eval_cfg(root, src=None, ref=None, testset="wmt14", langpair="en-de"))
-    assert report["test"] == "wmt14.en-de" and report["bleu"] == pytest.approx(100.0)
+    report = evaluate(eval_cfg(root, src=None, ref=None, testset="wmt14/full", langpair="en-de"))
+    assert report["test"] == "wmt14_full.en-de" and report["bleu"] == pytest.approx(100.0)
+    assert report["bleu_tokenized"] == pytest.approx(100.0)
+    assert report["signatures"]["bleu_tokenized"].startswith("moses(de)+compound-split|")
     with pytest.raises(MTError, match="the checkpoint translates en-de but langpair=de-en"):
-        evaluate(eval_cfg(root, src=None, ref=None, testset="wmt14", langpair="de-en"))
+        evaluate(eval_cfg(root, src=None, ref=None, testset="wmt14/full", langpair="de-en"))
 
 
 def test_cli_prints_scores(setup):

@@ -87,3 +87,18 @@ def test_invalid_model_bytes_are_rejected():
 
     with pytest.raises(DataError, match="not a valid SentencePiece model"):
         Tokenizer.from_bytes(b"not a model")
+
+
+def test_rare_characters_below_the_coverage_become_bytes_and_special_ids_hold(tmp_path):
+    # As the WMT recipes train it: character_coverage < 1 with byte fallback. The characters of
+    # a few noisy lines (as in CommonCrawl) get no piece of their own, yet still round-trip exactly.
+    noisy = ["ein ☃ Schneemann", "Preis: 5 € ✓", "日本語 text"]
+    (tmp_path / "t.txt").write_text("\n".join(sentences(2000) + noisy) + "\n", encoding="utf-8")
+    cfg = TokenizerConfig(vocab_size=320, character_coverage=0.9995, byte_fallback=True)
+    tok = train_tokenizer([tmp_path / "t.txt"], cfg, tmp_path / "cov")
+    assert (tok.pad_id, tok.unk_id, tok.bos_id, tok.eos_id) == (PAD_ID, UNK_ID, BOS_ID, EOS_ID)
+    pieces = {tok.id_to_piece(i) for i in range(tok.vocab_size)}
+    assert "☃" not in pieces and "日" not in pieces and "<0xE2>" in pieces
+    for line in noisy:
+        ids = tok.encode(line)
+        assert UNK_ID not in ids and tok.decode(ids) == line

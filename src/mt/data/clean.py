@@ -11,12 +11,18 @@ import hashlib
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from itertools import islice
+
+import numpy as np
 
 from mt.config import DataConfig
+from mt.data.digests import DigestSet
 from mt.data.download import DataError
 
 SHORT_PAIR_WORDS = 3
 """Pairs whose longer side has at most this many words are exempt from the length-ratio filter."""
+CLEAN_CHUNK = 10_000
+"""Train pairs filtered at a time (dedup is vectorised over a chunk)."""
 
 
 def normalize_text(text: str, form: str | None) -> str:
@@ -52,10 +58,10 @@ class CleanStats:
 
 
 class PairFilter:
-    """Stateful train-pair filter; call ``reason(src, tgt)`` on normalized pairs in corpus order.
+    """Stateful train-pair filter over normalized pairs in corpus order: ``keep_chunk`` (fast) or ``keep``.
 
-    Duplicates are remembered as 8-byte blake2b digests held as Python ints, about 70 bytes per
-    distinct pair: ~300 MB for 4.5M pairs, instead of keeping the strings themselves.
+    Duplicates are remembered as 8-byte blake2b digests in a ``DigestSet``, 12-24 bytes per distinct
+    pair (0.27 GB for 18M pairs, against 1.2 GB for a Python set of ints).
     """
 
     def __init__(self, cfg: DataConfig) -> None:
@@ -64,10 +70,10 @@ class PairFilter:
         self.dedup = cfg.dedup
         self.remove_copies = cfg.remove_copies
         self.stats = CleanStats()
-        self._seen: set[int] = set()
+        self._seen = DigestSet()
 
     def reason(self, src: str, tgt: str) -> str | None:
-        """The name of the filter that rejects the pair (a CleanStats field), or None to keep it."""
+        """The name of the filter other than dedup that rejects the pair (a CleanStats field), or None."""
         if not src or not tgt:
             return "empty"
         if self.remove_copies and src == tgt:
@@ -78,28 +84,44 @@ class PairFilter:
         longer, shorter = max(n_src, n_tgt), min(n_src, n_tgt)
         if longer > SHORT_PAIR_WORDS and longer > self.max_length_ratio * shorter:
             return "length_ratio"
-        if self.dedup:
-            key = pair_digest(src, tgt)
-            if key in self._seen:
-                return "duplicate"
-            self._seen.add(key)
         return None
 
     def keep(self, src: str, tgt: str) -> bool:
         """Update the counts and say whether the pair survives every filter."""
-        self.stats.total += 1
-        why = self.reason(src, tgt)
-        if why is None:
-            self.stats.kept += 1
-            return True
-        setattr(self.stats, why, getattr(self.stats, why) + 1)
-        return False
+        return bool(self.keep_chunk([(src, tgt)]))
+
+    def keep_chunk(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The pairs of ``pairs`` that survive every filter, in order; updates the counts.
+
+        Dedup comes last and runs once per chunk, vectorised; a pair still counts only under the
+        first filter it fails.
+        """
+        self.stats.total += len(pairs)
+        survivors = []
+        for src, tgt in pairs:
+            why = self.reason(src, tgt)
+            if why is None:
+                survivors.append((src, tgt))
+            else:
+                setattr(self.stats, why, getattr(self.stats, why) + 1)
+        if self.dedup and survivors:
+            new = self._seen.add(pair_digests(survivors))
+            self.stats.duplicate += len(survivors) - int(new.sum())
+            survivors = [pair for pair, is_new in zip(survivors, new.tolist(), strict=True) if is_new]
+        self.stats.kept += len(survivors)
+        return survivors
 
 
 def pair_digest(src: str, tgt: str) -> int:
     """Stable 64-bit digest of a pair (the tab cannot occur inside whitespace-collapsed text)."""
     data = f"{src}\t{tgt}".encode()
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def pair_digests(pairs: list[tuple[str, str]]) -> np.ndarray:
+    """``pair_digest`` of every pair, as a uint64 array."""
+    blob = b"".join(hashlib.blake2b(f"{s}\t{t}".encode(), digest_size=8).digest() for s, t in pairs)
+    return np.frombuffer(blob, dtype="<u8").astype(np.uint64)
 
 
 def normalize_pairs(pairs: Iterable[tuple[str, str]], form: str | None) -> Iterator[tuple[str, str]]:
@@ -117,10 +139,10 @@ def clean_pairs(
     survives raises DataError, naming the filter that removed the most.
     """
     flt = PairFilter(cfg)
-    for src, tgt in pairs:
-        src, tgt = normalize_text(src, cfg.normalize), normalize_text(tgt, cfg.normalize)
-        if flt.keep(src, tgt):
-            yield src, tgt
+    it = iter(pairs)
+    while chunk := list(islice(it, CLEAN_CHUNK)):
+        yield from flt.keep_chunk([(normalize_text(s, cfg.normalize), normalize_text(t, cfg.normalize))
+                                   for s, t in chunk])
     check_not_empty(flt.stats)
     if stats_out is not None:
         stats_out.append(flt.stats)

@@ -170,9 +170,11 @@ def _load_hf(cfg: DataConfig, split: str, work_dir: Path | None, streaming: bool
     local = _resolve(cfg.hf_path, work_dir)
     if local.is_dir():
         path = str(local)
-        # A local copy in the hub's layout (<dir>/<config>/<split>-*.parquet) has no dataset card
-        # declaring configs, so the config name selects the sub-directory instead.
-        if cfg.hf_config and (local / cfg.hf_config).is_dir():
+        # A copy of the hub repository has its dataset card (README.md), whose YAML maps each config
+        # to its files: the config is selected by name, as on the hub. A bare copy of the parquet
+        # files (<dir>/<config>/<split>-*.parquet) has no card, so the config names the sub-directory.
+        has_card = (local / "README.md").is_file()
+        if cfg.hf_config and (local / cfg.hf_config).is_dir() and not has_card:
             kwargs["data_dir"] = cfg.hf_config
         elif cfg.hf_config:
             kwargs["name"] = cfg.hf_config
@@ -190,7 +192,7 @@ def _load_hf(cfg: DataConfig, split: str, work_dir: Path | None, streaming: bool
 
 def hf_num_rows(cfg: DataConfig, split: str, work_dir: Path | None = None) -> int | None:
     """Rows of ``split`` when known without reading it (None when streaming)."""
-    if cfg.hf_streaming and split == "train":
+    if cfg.hf_streaming:
         return None
     return _load_hf(cfg, split, work_dir, streaming=False).num_rows
 
@@ -199,10 +201,11 @@ def hf_pairs(cfg: DataConfig, split: str, work_dir: Path | None = None) -> Itera
     """Yield pairs from a HF dataset whose rows are ``{"translation": {lang: text, ...}}``.
 
     The direction comes from ``src_lang``/``tgt_lang``, not from the config name. Rows are converted
-    from Arrow ``HF_BATCH_SIZE`` at a time; the train split is streamed when ``hf_streaming`` is set.
+    from Arrow ``HF_BATCH_SIZE`` at a time. With ``hf_streaming`` every split is streamed: loading
+    even a small split unstreamed would download and convert every split of the dataset, train
+    included.
     """
-    streaming = cfg.hf_streaming and split == "train"
-    ds = _load_hf(cfg, split, work_dir, streaming=streaming)
+    ds = _load_hf(cfg, split, work_dir, streaming=cfg.hf_streaming)
     with offline_errors(f"{cfg.hf_path} (config {cfg.hf_config}, split {cfg.hf_splits[split]})"):
         yield from arrow_batches_to_pairs(
             ds.with_format("arrow").iter(batch_size=HF_BATCH_SIZE), cfg.src_lang, cfg.tgt_lang, cfg.hf_path

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -33,11 +34,13 @@ from mt.data.tokenizer import Tokenizer, train_tokenizer
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-"""Bump when the layout of prepared directories changes; old caches are then rebuilt."""
+FORMAT_VERSION = 2
+"""Bump when the layout of prepared directories changes; old caches are then rebuilt.
+2: valid/test references kept as the source holds them (``{split}.{tgt}.ref.txt``)."""
 META_FILE = "meta.json"
 TOKENIZER_FILE = "spm.model"
 EVAL_SPLITS = ("valid", "test")
+_LINE_BREAKS = re.compile(r"\r\n|[\r\n]")
 
 # Fields that never change the prepared content (or only select where it goes).
 _NEUTRAL_FIELDS = {"num_workers", "cache_dir", "hf_streaming"}
@@ -65,14 +68,32 @@ class PreparedData:
         return TokenPairDataset(self.directory, name, self.src_lang, self.tgt_lang)
 
     def text_path(self, split: str, lang: str) -> Path:
-        """The normalized (unfiltered) text of a valid/test side: references for BLEU."""
+        """The normalized (unfiltered) text of a valid/test side: what the model reads as source."""
         if split not in EVAL_SPLITS:
-            raise DataError(f"raw text is kept only for {' and '.join(EVAL_SPLITS)}, not {split!r}")
+            raise DataError(f"text is kept only for {' and '.join(EVAL_SPLITS)}, not {split!r}")
         path = self.directory / f"{split}.{lang}.txt"
         if not path.is_file():
             raise DataError(f"{path} does not exist; languages of {self.directory} are "
                             f"{self.src_lang} and {self.tgt_lang}")
         return path
+
+    def reference_path(self, split: str) -> Path:
+        """The target side of a valid/test split exactly as the source holds it: the BLEU references.
+
+        Scores against it match the ``sacrebleu`` command line on the original files; the normalized
+        text of ``text_path`` would not (NFKC folds e.g. ligatures and non-breaking spaces).
+        """
+        if split not in EVAL_SPLITS:
+            raise DataError(f"references are kept only for {' and '.join(EVAL_SPLITS)}, not {split!r}")
+        path = self.directory / reference_file(split, self.tgt_lang)
+        if not path.is_file():
+            raise DataError(f"{path} does not exist; delete {self.directory} and prepare the data again")
+        return path
+
+
+def reference_file(split: str, lang: str) -> str:
+    """File name of the unnormalized references of a valid/test split."""
+    return f"{split}.{lang}.ref.txt"
 
 
 def cache_key(data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path | None = None) -> str:
@@ -180,8 +201,8 @@ def _build(
     eval_text = {split: [tmp / f"{split}.{src}.txt", tmp / f"{split}.{tgt}.txt"] for split in EVAL_SPLITS}
     eval_sizes = {}
     for split, paths in eval_text.items():
-        pairs = normalize_pairs(iter_pairs(data_cfg, split, work_dir), data_cfg.normalize)
-        eval_sizes[split] = write_pairs(pairs, *paths)
+        raw = keep_references(iter_pairs(data_cfg, split, work_dir), tmp / reference_file(split, tgt))
+        eval_sizes[split] = write_pairs(normalize_pairs(raw, data_cfg.normalize), *paths)
         if eval_sizes[split] == 0:
             logger.warning("the %s split is empty", split)
 
@@ -259,6 +280,17 @@ def write_pairs(pairs: Iterable[tuple[str, str]], src_path: Path, tgt_path: Path
             ft.write(tgt + "\n")
             n += 1
     return n
+
+
+def keep_references(pairs: Iterable[tuple[str, str]], path: Path) -> Iterator[tuple[str, str]]:
+    """Pass ``pairs`` through, writing each target to ``path`` as it is, one per line.
+
+    Only a line break inside a sentence (which no line-based reference file can hold) becomes a space.
+    """
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        for src, tgt in pairs:
+            f.write(_LINE_BREAKS.sub(" ", tgt) + "\n")
+            yield src, tgt
 
 
 def _progress(pairs: Iterable, enabled: bool, desc: str, total: int | None) -> Iterator:

@@ -1,8 +1,9 @@
 """The ``evaluate.py`` job: translate a test set with a checkpoint (or an ensemble) and score it.
 
 The test set is either a pair of local files (``src=``/``ref=``) or a sacreBLEU test set
-(``testset=wmt14 langpair=en-de``), which sacreBLEU downloads once into its cache (``~/.sacrebleu``,
-or ``$SACREBLEU``). Results go next to the (first) checkpoint, or into ``output_dir``:
+(``testset=wmt14/full langpair=en-de``: newstest2014 as the papers score it, 3,003 lines; plain
+``wmt14`` is sacreBLEU's filtered 2,737-line en-de set), which sacreBLEU downloads once into its
+cache (``~/.sacrebleu``, or ``$SACREBLEU``). Results go next to the (first) checkpoint, or into ``output_dir``:
 
     <checkpoint stem>.<test name>.json   scores, signatures, settings and speed
     <checkpoint stem>.<test name>.hyp    the translations, one per line
@@ -105,6 +106,15 @@ def _check_direction(info: dict[str, Any], langpair: str | None) -> None:
                       f"use langpair={model_pair} or a checkpoint for {langpair}")
 
 
+def _target_lang(info: dict[str, Any], langpair: str | None) -> str | None:
+    """The target language for the tokenized BLEU: the checkpoint's, else langpair's (None if unknown)."""
+    if info.get("tgt_lang") not in (None, "?"):
+        return str(info["tgt_lang"])
+    if langpair and "-" in langpair:
+        return langpair.split("-", 1)[1]
+    return None
+
+
 def _tensorboard_dir(checkpoint: Path) -> Path:
     """``<run>/tensorboard`` for ``<run>/checkpoints/x.pt``, the layout train.py writes."""
     if checkpoint.resolve().parent.name != "checkpoints":
@@ -118,8 +128,9 @@ def _log_tensorboard(log_dir: Path, name: str, scores: dict[str, Any], step: int
 
     writer = SummaryWriter(log_dir=str(log_dir))
     try:
-        for metric in ("bleu", "chrf", "ter"):
-            writer.add_scalar(f"eval/{name}/{metric}", scores[metric], step)
+        for metric in ("bleu", "chrf", "ter", "bleu_tokenized"):
+            if metric in scores:
+                writer.add_scalar(f"eval/{name}/{metric}", scores[metric], step)
         writer.add_text(f"eval/{name}/signatures",
                         "  \n".join(f"{k}: {v}" for k, v in scores["signatures"].items()), step)
     finally:
@@ -137,14 +148,15 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     start = time.perf_counter()
     hyps = translate_lines(models, tokenizer, test.src_lines, cfg.decode, progress=cfg.progress)
     seconds = time.perf_counter() - start
-    scores = score_corpus(hyps, test.ref_lines)
+    scores = score_corpus(hyps, test.ref_lines, lang=_target_lang(info, cfg.langpair))
 
     out_dir = resolve_path(cfg.output_dir, cfg.work_dir) if cfg.output_dir else checkpoints[0].parent
     stem = f"{checkpoints[0].stem}.{test.name}"
     hyp_path, report_path = out_dir / f"{stem}.hyp", out_dir / f"{stem}.json"
     report = {
         "test": test.name, "src": test.src_path, "ref": test.ref_path, "num_sentences": len(hyps),
-        **{k: scores[k] for k in ("bleu", "chrf", "ter", "signatures", "bleu_detail")},
+        **{k: scores[k] for k in ("bleu", "chrf", "ter", "bleu_tokenized", "signatures", "bleu_detail")
+           if k in scores},
         "checkpoints": info["checkpoints"], "step": info["step"],
         "src_lang": info["src_lang"], "tgt_lang": info["tgt_lang"],
         "decode": dataclasses.asdict(cfg.decode), "seconds": round(seconds, 3),
@@ -155,8 +167,10 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     write_text_lines(str(hyp_path), hyps)
     write_json(report_path, report)
     print(f"{test.name}: {len(hyps)} sentences, {report['sentences_per_second']} sentences/s")
-    for metric, label in (("bleu", "BLEU"), ("chrf", "chrF"), ("ter", "TER ")):
-        print(f"{label} = {scores[metric]:6.2f}  {scores['signatures'][metric]}")
+    for metric, label in (("bleu", "BLEU"), ("chrf", "chrF"), ("ter", "TER "),
+                          ("bleu_tokenized", "tokenized BLEU (papers' convention)")):
+        if metric in scores:
+            print(f"{label} = {scores[metric]:6.2f}  {scores['signatures'][metric]}")
     print(f"character loops: {report['character_loops']} of {len(hyps)} lines repeat a character 5+ times "
           f"where the source does not (scripts/repetitions.py lists them)")
     print(f"report: {report_path}\nhypotheses: {hyp_path}")

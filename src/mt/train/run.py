@@ -76,16 +76,17 @@ def _score_test(trainer: Trainer) -> dict:
     s = test["scores"]
     results = {
         "checkpoint": str(best), "split": "test",
-        "bleu": s["bleu"], "chrf": s["chrf"], "ter": s["ter"], "signatures": s["signatures"],
-        "num_sentences": s["num_sentences"],
+        "bleu": s["bleu"], "chrf": s["chrf"], "ter": s["ter"], "bleu_tokenized": s["bleu_tokenized"],
+        "signatures": s["signatures"], "num_sentences": s["num_sentences"],
         "character_loops": _character_loops(trainer, "test", test["hypotheses"]),
     }
     write_text_lines(str(trainer.run_dir / "test.hyp.txt"), test["hypotheses"])
     if averaged is not None:
         results["averaged"] = averaged
-    trainer.writer.scalars("test", {"bleu": s["bleu"], "chrf": s["chrf"]}, trainer.step)
+    trainer.writer.scalars("test", {k: s[k] for k in ("bleu", "chrf", "ter", "bleu_tokenized")}, trainer.step)
     trainer.writer.hparams(_hparams(trainer), {"test_bleu": s["bleu"], "test_chrf": s["chrf"]})
-    log.info("test BLEU %.2f chrF %.2f (%s)", s["bleu"], s["chrf"], s["signatures"]["bleu"])
+    log.info("test BLEU %.2f chrF %.2f (%s); tokenized BLEU %.2f (%s)", s["bleu"], s["chrf"],
+             s["signatures"]["bleu"], s["bleu_tokenized"], s["signatures"]["bleu_tokenized"])
     return results
 
 
@@ -117,8 +118,10 @@ def _score_average(trainer: Trainer) -> dict | None:
     if test is None:
         return None
     s = test["scores"]
-    log.info("averaged last %d checkpoints: test BLEU %.2f chrF %.2f", len(paths), s["bleu"], s["chrf"])
-    return {"checkpoint": str(out), "num_checkpoints": len(paths), "bleu": s["bleu"], "chrf": s["chrf"]}
+    log.info("averaged last %d checkpoints: test BLEU %.2f chrF %.2f tokenized BLEU %.2f", len(paths),
+             s["bleu"], s["chrf"], s["bleu_tokenized"])
+    return {"checkpoint": str(out), "num_checkpoints": len(paths),
+            **{k: s[k] for k in ("bleu", "chrf", "ter", "bleu_tokenized")}}
 
 
 def _hparams(trainer: Trainer) -> dict:

@@ -35,7 +35,7 @@ class Validator:
                                        pad_to_multiple=trainer.pad_to_multiple)
         n = trainer.tc.valid_bleu_max_sentences
         self.src_lines = read_text_lines(str(data.text_path("valid", lang.src_lang)))[:n]
-        self.ref_lines = read_text_lines(str(data.text_path("valid", lang.tgt_lang)))[:n]
+        self.ref_lines = read_text_lines(str(data.reference_path("valid")))[:n]
 
     @torch.no_grad()
     def loss(self) -> dict[str, float]:
@@ -100,14 +100,15 @@ def translate_across_ranks(model: torch.nn.Module, tokenizer: Tokenizer, lines: 
 
 def score_split(trainer: Trainer, split: str, model: torch.nn.Module | None = None) -> dict | None:
     """Decode a whole split with the beam decoder, a share on every rank (all must call it), and score
-    it on rank 0 (BLEU, chrF, TER + signatures). Returns the scores and hypotheses on rank 0, else None."""
+    it on rank 0 against the split's references as the source holds them (sacreBLEU BLEU, chrF, TER +
+    signatures, and the papers' tokenized BLEU). Returns the scores and hypotheses on rank 0, else None."""
     data, lang = trainer.data, trainer.cfg.data
     src = read_text_lines(str(data.text_path(split, lang.src_lang)))
     hyps = translate_across_ranks(model or trainer.model, trainer.tokenizer, src, trainer.cfg.decode,
                                   progress=trainer.tc.progress)
     if hyps is None:
         return None
-    ref = read_text_lines(str(data.text_path(split, lang.tgt_lang)))
-    scores = score_corpus(hyps, ref)
+    ref = read_text_lines(str(data.reference_path(split)))
+    scores = score_corpus(hyps, ref, lang=lang.tgt_lang)
     scores["num_sentences"] = len(src)
     return {"scores": scores, "hypotheses": hyps}
