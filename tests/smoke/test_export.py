@@ -18,7 +18,7 @@ from mt.config import ConfigError, DecodeConfig, ExportConfig, export_config, tr
 from mt.decode.ct2 import load_ct2, translate_nbest_ct2
 from mt.decode.run import load_for_inference, translate_nbest
 from mt.eval.metrics import score_corpus
-from mt.export.hf import interleaved_to_halves, marian_translate
+from mt.export.hf import interleaved_to_halves, load_marian, marian_translate
 from mt.export.run import export
 from mt.model.transformer import sinusoidal_positions
 from mt.utils.errors import MTError
@@ -76,7 +76,7 @@ def test_greedy_is_identical_in_mt_ctranslate2_and_transformers(mt_model, ct2_di
     assert sum(len(t) > 2 for t in reference) > 30  # a trained model: real sentences, not empty ones
     ct2 = translate_nbest_ct2(load_ct2(ct2_dir, "cpu", threads=1), src, DecodeConfig(beam_size=1))
     assert [hyps[0].tokens for hyps in ct2] == reference
-    assert marian_translate(hf_dir, src) == reference
+    assert marian_translate(load_marian(hf_dir), src) == reference
 
 
 def test_beam_outputs_score_within_0_3_bleu(mt_model, ct2_dir, hf_dir, test_set):
@@ -85,7 +85,7 @@ def test_beam_outputs_score_within_0_3_bleu(mt_model, ct2_dir, hf_dir, test_set)
     mt_bleu = score_corpus([t.text for t in _mt(mt_model, src, beam=4)], ref)["bleu"]
     ct2 = translate_nbest_ct2(load_ct2(ct2_dir, "cpu", threads=1), src, DecodeConfig(beam_size=4))
     ct2_bleu = score_corpus([hyps[0].text for hyps in ct2], ref)["bleu"]
-    hf = tokenizer.decode_batch(marian_translate(hf_dir, src, beam_size=4))
+    hf = tokenizer.decode_batch(marian_translate(load_marian(hf_dir), src, beam_size=4))
     hf_bleu = score_corpus(hf, ref)["bleu"]
     assert mt_bleu > 1.0
     assert abs(ct2_bleu - mt_bleu) <= 0.3 and abs(hf_bleu - mt_bleu) <= 0.3, (mt_bleu, ct2_bleu, hf_bleu)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -103,19 +102,27 @@ def search_batch(model: CT2Model, src_ids: list[list[int]], cfg: DecodeConfig) -
     """Hypotheses of one batch (source ids without EOS, which CTranslate2 appends), best first."""
     src_lens = torch.tensor([len(ids) + 1 for ids in src_ids])  # with EOS, as mt counts them
     limits = max_output_lengths(src_lens, cfg.max_len_a, cfg.max_len_b, model.max_positions - 1).tolist()
-    results = _translate(model, src_ids, cfg, max(limits))
-    if cfg.beam_size > 1:
-        # A beam search that went on to one token before a sentence's own limit could have ended
-        # differently under that limit: redo those sentences, grouped by limit.
-        redo: dict[int, list[int]] = defaultdict(list)
-        for i, (hyps, limit) in enumerate(zip(results, limits, strict=True)):
-            if limit < max(limits) and max(len(h.tokens) for h in hyps) >= limit - 1:
-                redo[limit].append(i)
-        for limit, rows in redo.items():
-            for i, hyps in zip(rows, _translate(model, [src_ids[i] for i in rows], cfg, limit), strict=True):
-                results[i] = hyps
+    results = _search_under_limits(model, src_ids, limits, cfg)
     _end_at_limit(model, src_ids, results, limits, cfg.length_penalty)
     return [sorted(hyps, key=lambda h: -h.score)[:cfg.nbest] for hyps in results]
+
+
+def _search_under_limits(model: CT2Model, src_ids: list[list[int]], limits: list[int],
+                         cfg: DecodeConfig) -> list[list[Hypothesis]]:
+    """Search every sentence as if alone under its own length limit. The batch runs under the largest
+    limit; a beam search that went on to one token before a sentence's own (smaller) limit could
+    have ended differently under it, so those sentences are searched again, the same way, under
+    theirs (greedy prefixes do not depend on the limit: they are cut later)."""
+    top = max(limits)
+    results = _translate(model, src_ids, cfg, top)
+    if cfg.beam_size > 1:
+        redo = [i for i, (hyps, limit) in enumerate(zip(results, limits, strict=True))
+                if limit < top and max(len(h.tokens) for h in hyps) >= limit - 1]
+        if redo:
+            again = _search_under_limits(model, [src_ids[i] for i in redo], [limits[i] for i in redo], cfg)
+            for i, hyps in zip(redo, again, strict=True):
+                results[i] = hyps
+    return results
 
 
 def _end_at_limit(model: CT2Model, src_ids: list[list[int]], results: list[list[Hypothesis]],

@@ -177,20 +177,26 @@ def _save_tokenizer(transformers: Any, tokenizer: Tokenizer, info: dict[str, Any
         shutil.rmtree(staging)
 
 
-def marian_translate(model_dir: str | Path, lines: list[str], *, beam_size: int = 1, length_penalty: float = 1.0,
-                     max_len_a: float = 1.2, max_len_b: int = 10, batch_size: int = 64) -> list[list[int]]:
-    """Translate ``lines`` with ``transformers`` alone (MarianTokenizer + MarianMTModel.generate) from an
-    exported directory, under mt's length rule; returns the target ids of each line (no BOS/EOS).
+def load_marian(model_dir: str | Path) -> tuple[Any, Any]:
+    """``MarianTokenizer`` and eval-mode ``MarianMTModel`` of an exported directory, by plain transformers."""
+    transformers = require("transformers", "hf", "loading a Hugging Face export")
+    return (transformers.MarianTokenizer.from_pretrained(str(model_dir)),
+            transformers.MarianMTModel.from_pretrained(str(model_dir)).eval())
+
+
+def marian_translate(marian: tuple[Any, Any], lines: list[str], *, beam_size: int = 1,
+                     length_penalty: float = 1.0, max_len_a: float = 1.2, max_len_b: int = 10,
+                     batch_size: int = 64) -> list[list[int]]:
+    """Translate ``lines`` with ``transformers`` alone (``load_marian``'s tokenizer and model,
+    ``generate``) under mt's length rule; returns the target ids of each line (no BOS/EOS).
 
     ``generate`` has one length limit per batch: each batch gets its longest sentence's limit, and
     every output is cut to its own sentence's ``floor(max_len_a * src_len + max_len_b)`` tokens
     (exact for greedy search, whose prefixes do not depend on the limit). Used to check an export.
     """
-    transformers = require("transformers", "hf", "checking a Hugging Face export")
     from mt.decode.search import max_output_lengths
 
-    tokenizer = transformers.MarianTokenizer.from_pretrained(str(model_dir))
-    model = transformers.MarianMTModel.from_pretrained(str(model_dir)).eval()
+    tokenizer, model = marian
     special = {model.config.pad_token_id, model.config.eos_token_id, model.config.decoder_start_token_id}
     out: list[list[int]] = []
     for start in range(0, len(lines), batch_size):
