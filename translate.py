@@ -1,5 +1,7 @@
 """Translate text: python translate.py checkpoint=PATH [input=FILE|-] [output=FILE|-]  (see --help)."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
@@ -16,5 +18,12 @@ def main(cfg: DictConfig) -> None:
     run_main(lambda: translate_file(translate_config(OmegaConf.to_container(cfg, resolve=True))))
 
 
+def model_alias(argv: list[str]) -> list[str]:
+    """``model=DIR`` (an exported model for backend=ctranslate2) becomes ``model_dir=DIR``: Hydra would
+    take ``model`` for the training config group of that name and refuse it."""
+    return [f"model_dir={a[len('model='):]}" if a.startswith("model=") else a for a in argv]
+
+
 if __name__ == "__main__":
+    sys.argv = model_alias(sys.argv)
     main()

@@ -14,6 +14,9 @@ the default then): EOS is forbidden until, and forced at, ``ratio * source lengt
 ``ratio`` is the target/source token ratio of the test split. Every sentence then decodes to about the
 length of its reference, and the work per sentence is what a trained model would do: the figure
 measures the search and the model, not how soon a given model learns to stop.
+
+``--backend ctranslate2|transformers`` times an export of ``--checkpoint`` against mt's decoder in the
+same run (benchmarks/decode_export.py).
 """
 
 from __future__ import annotations
@@ -60,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "of the corpus (its SentencePiece model is trained on them)")
     parser.add_argument("--vocab-size", type=int, default=32000, help="--synthetic: tokenizer.vocab_size")
     parser.add_argument("--cache-dir", default=str(REPO / "data" / "cache"), help="prepared-data cache")
+    parser.add_argument("--backend", default="mt", choices=["mt", "ctranslate2", "transformers"],
+                        help="mt alone, or an export of the checkpoint timed and scored against mt in the same run")
+    parser.add_argument("--quantization", default="none", choices=["none", "int8", "int8_float16", "float16"],
+                        help="CTranslate2 weight type of the export (--backend ctranslate2)")
     parser.add_argument("overrides", nargs="*", help="--synthetic: extra Hydra overrides (e.g. model.d_model=64)")
 
 
@@ -142,6 +149,12 @@ def run(args: argparse.Namespace) -> dict:
     lengths = dict(max_len_a=ratio, max_len_b=0, min_len=1 << 20) if fixed else {}
     cfg = DecodeConfig(beam_size=args.beam, precision=args.precision, max_tokens=args.max_tokens,
                        device=str(device), **lengths)
+    if args.backend != "mt":
+        if not args.checkpoint or device.type != "cpu":
+            raise BenchmarkError("--backend needs --checkpoint and runs on the CPU (--device cpu)")
+        from benchmarks.decode_export import compare, mt_decoder
+
+        return compare(args, mt_decoder(models, tokenizer, cfg), cfg, src, ref)
     _decode(models, tokenizer, src[: args.warmup_sentences], cfg)  # warm-up: allocator, kernels
     runs = [_decode(models, tokenizer, src, cfg) for _ in range(args.repeats)]
     hyps = [sent[0] for sent in runs[0][0]]

@@ -252,7 +252,13 @@ class TranslateConfig:
     """Everything ``translate.py`` needs."""
 
     checkpoint: list[str] = field(default_factory=list)
-    """One checkpoint, or several to ensemble (``checkpoint=[a.pt,b.pt]``)."""
+    """One checkpoint, or several to ensemble (``checkpoint=[a.pt,b.pt]``); for ``backend=mt``."""
+    backend: str = "mt"
+    """``mt`` (this project's PyTorch decoder, on checkpoints) or ``ctranslate2`` (on a directory written
+    by ``scripts/export.py format=ctranslate2``, given as ``model_dir``)."""
+    model_dir: str | None = None
+    """The exported CTranslate2 model directory, for ``backend=ctranslate2`` (``translate.py`` also
+    takes it as ``model=DIR``)."""
     input: str = "-"
     """Text file to translate, one sentence per line; ``-`` reads stdin."""
     output: str = "-"
@@ -289,6 +295,26 @@ class EvaluateConfig:
     work_dir: str = "."
 
 
+@dataclass
+class ExportConfig:
+    """Everything ``scripts/export.py`` needs."""
+
+    checkpoint: str | None = None
+    """The mt checkpoint to export (e.g. ``outputs/RUN/checkpoints/best.pt``)."""
+    format: str = "ctranslate2"
+    """``ctranslate2`` (a CTranslate2 model directory) or ``huggingface`` (a ``MarianMTModel`` directory)."""
+    output: str | None = None
+    """Directory to write; it must not exist yet unless ``overwrite`` is set."""
+    quantization: str = "none"
+    """CTranslate2 weight type: ``none`` (float32), ``int8``, ``int8_float16`` or ``float16``."""
+    results: str | None = None
+    """``results.json`` whose test scores go into the Hugging Face model card; default: the one of the
+    checkpoint's run directory (``<run>/results.json``), when it exists."""
+    overwrite: bool = False
+    """Replace ``output`` if it exists."""
+    work_dir: str = "."
+
+
 _CHOICES = {
     "data.source": ("demo", "hf", "local"),
     "data.local_format": ("text", "tsv"),
@@ -302,6 +328,9 @@ _CHOICES = {
     "decode.precision": ("fp32", "bf16", "fp16"),
     "decode.device": ("auto", "cpu", "cuda"),
 }
+_BACKENDS = ("mt", "ctranslate2")
+_EXPORT_FORMATS = ("ctranslate2", "huggingface")
+_QUANTIZATIONS = ("none", "int8", "int8_float16", "float16")
 
 _POSITIVE = (
     "tokenizer.vocab_size", "model.encoder_layers", "model.decoder_layers", "model.d_model",
@@ -407,11 +436,37 @@ def _checkpoint_list(value: Any, key: str = "checkpoint") -> list[str]:
 def translate_config(data: Mapping[str, Any]) -> TranslateConfig:
     """Typed, validated TranslateConfig from a resolved plain mapping."""
     data = dict(data)
-    data["checkpoint"] = _checkpoint_list(data.get("checkpoint"))
+    backend = data.get("backend", "mt")
+    if backend not in _BACKENDS:
+        raise ConfigError(f"backend={backend!r} is not one of {', '.join(_BACKENDS)}")
+    if backend == "mt":
+        data["checkpoint"] = _checkpoint_list(data.get("checkpoint"))
+    elif not data.get("model_dir"):
+        raise ConfigError("backend=ctranslate2 needs model=DIR, a directory written by "
+                          "scripts/export.py format=ctranslate2")
+    else:
+        data["checkpoint"] = list(data.get("checkpoint") or [])
     cfg = from_dict(TranslateConfig, data)
     _validate_decode(cfg.decode)
     if not cfg.chunk_lines > 0:
         raise ConfigError(f"chunk_lines={cfg.chunk_lines!r} must be positive")
+    return cfg
+
+
+def export_config(data: Mapping[str, Any]) -> ExportConfig:
+    """Typed, validated ExportConfig from a resolved plain mapping."""
+    cfg = from_dict(ExportConfig, data)
+    if not cfg.checkpoint:
+        raise ConfigError("checkpoint is required: checkpoint=PATH (e.g. outputs/RUN/checkpoints/best.pt)")
+    if not cfg.output:
+        raise ConfigError("output is required: output=DIR, the directory to write the exported model to")
+    if cfg.format not in _EXPORT_FORMATS:
+        raise ConfigError(f"format={cfg.format!r} is not one of {', '.join(_EXPORT_FORMATS)}")
+    if cfg.quantization not in _QUANTIZATIONS:
+        raise ConfigError(f"quantization={cfg.quantization!r} is not one of {', '.join(_QUANTIZATIONS)}")
+    if cfg.format == "huggingface" and cfg.quantization != "none":
+        raise ConfigError(f"quantization={cfg.quantization} applies to format=ctranslate2 only; the "
+                          f"Hugging Face export keeps float32 weights")
     return cfg
 
 

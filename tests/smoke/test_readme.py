@@ -92,7 +92,9 @@ def test_multi30k_walkthrough_runs_as_written(tmp_path):
         if "curl " in line:
             continue
         cmd = shlex.split(line)
-        if cmd[0] == "python":
+        if cmd[:2] == ["python", "-c"]:
+            out = run_cli(cmd[1:], cwd=tmp_path)
+        elif cmd[0] == "python":
             extra = TINY_MODEL if cmd[1] == "train.py" else []
             out = run_cli([str(ROOT / cmd[1]), *cmd[2:], *extra], cwd=tmp_path)
         else:
@@ -109,3 +111,10 @@ def test_multi30k_walkthrough_runs_as_written(tmp_path):
     assert len(scored) == 2 and all("BLEU" in text for text in scored)
     table = next(text for line, text in outputs.items() if "compare_runs.py" in line)
     assert "multi30k_en_de" in table
+    # The exports: CTranslate2 (int8) translated the test set, transformers loaded the Marian directory.
+    assert json.loads((tmp_path / "exports" / "m30k-ct2" / "mt_export.json").read_text())["quantization"] == "int8"
+    assert len((tmp_path / "test_2016_flickr.ct2.de").read_text(encoding="utf-8").splitlines()) == 100
+    assert (tmp_path / "exports" / "m30k-hf" / "model.safetensors").is_file()
+    assert f"{results['bleu']:.2f}" in (tmp_path / "exports" / "m30k-hf" / "README.md").read_text()
+    marian = next(text for line, text in outputs.items() if "MarianMTModel" in line)
+    assert marian.startswith("['") and marian.strip().endswith("']")  # one translated sentence (a 30-update model's)

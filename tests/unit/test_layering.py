@@ -12,11 +12,11 @@ LAYERS = {
     "mt.model": 2,
     "mt.decode": 3, "mt.eval": 3, "mt.train.loss": 3, "mt.train.optim": 3, "mt.train.schedule": 3, "mt.train.metrics": 3,
     "mt.train.setup": 3, "mt.train.validate": 4,
-    "mt.train.trainer": 4,
+    "mt.train.trainer": 4, "mt.export": 4,
     "mt.train.run": 5, "mt.train": 5,
 }
 # Packages that must never see each other even at the same layer.
-FORBIDDEN = {("mt.decode", "mt.train"), ("mt.eval", "mt.train"), ("mt.data", "mt.model")}
+FORBIDDEN = {("mt.decode", "mt.train"), ("mt.eval", "mt.train"), ("mt.data", "mt.model"), ("mt.export", "mt.train")}
 
 
 def layer_of(module: str) -> int | None:

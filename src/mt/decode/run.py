@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -162,26 +163,47 @@ def translate_nbest(
         raise ValueError("translate needs at least one model")
     device = next(models[0].parameters()).device
     limit = min(MAX_SOURCE_TOKENS, *(m.cfg.max_positions for m in models)) - 1  # room for EOS
+    max_sentences = None if device.type == "cuda" else max(1, CPU_MAX_BEAM_ROWS // decode_cfg.beam_size)
+
+    def search(batch_ids: list[list[int]]) -> list[list[Hypothesis]]:
+        src_tokens = collate_source(batch_ids, pad_id=tokenizer.pad_id,
+                                    eos_id=tokenizer.eos_id).to(device)  # (batch, src_len)
+        return _search(models, src_tokens, decode_cfg, tokenizer)
+
+    with _eval_mode(models), torch.inference_mode(), autocast(device, decode_cfg.precision):
+        return translate_with(search, tokenizer, lines, max_source_tokens=limit,
+                              max_tokens=decode_cfg.max_tokens, max_sentences=max_sentences, progress=progress)
+
+
+SearchFn = Callable[[list[list[int]]], list[list[Hypothesis]]]
+"""Searches one batch: source ids (without EOS) of each sentence -> its hypotheses, best first."""
+
+
+def translate_with(
+    search: SearchFn, tokenizer: Tokenizer, lines: Sequence[str], *, max_source_tokens: int,
+    max_tokens: int, max_sentences: int | None, progress: bool | tqdm = False,
+) -> list[list[Translation]]:
+    """The line handling every decoding backend shares: encode the non-empty lines, cut sources to
+    ``max_source_tokens`` (EOS excluded; one warning), sort by length into batches of at most
+    ``max_tokens`` tokens and ``max_sentences`` sentences (None: no cap), ``search`` each batch,
+    detokenize, and put the results back in input order (empty lines get one empty translation)."""
     todo = [i for i, line in enumerate(lines) if line.strip()]
     ids = tokenizer.encode_batch([lines[i] for i in todo]) if todo else []
-    too_long = sum(len(x) > limit for x in ids)
+    too_long = sum(len(x) > max_source_tokens for x in ids)
     if too_long:
         log.warning("%d input line(s) longer than %d tokens were truncated to their first %d tokens",
-                    too_long, limit, limit)
-        ids = [x[:limit] for x in ids]
+                    too_long, max_source_tokens, max_source_tokens)
+        ids = [x[:max_source_tokens] for x in ids]
     results: list[list[Translation]] = [[Translation("", 0.0, 0.0, [])] for _ in lines]
-    max_sentences = len(ids) if device.type == "cuda" else max(1, CPU_MAX_BEAM_ROWS // decode_cfg.beam_size)
-    batches = _length_sorted_batches([len(x) + 1 for x in ids], decode_cfg.max_tokens, max_sentences)
+    batches = _length_sorted_batches([len(x) + 1 for x in ids], max_tokens, max_sentences or len(ids))
     bar = progress if isinstance(progress, tqdm) else tqdm(
         total=len(lines), desc="translate", unit="sent", file=sys.stderr, disable=not progress,
         dynamic_ncols=True)
     own_bar = bar if bar is not progress else contextlib.nullcontext()
-    with _eval_mode(models), torch.inference_mode(), autocast(device, decode_cfg.precision), own_bar:
+    with own_bar:
         bar.update(len(lines) - len(ids))  # empty lines are done already
         for batch in batches:
-            src_tokens = collate_source([ids[i] for i in batch], pad_id=tokenizer.pad_id,
-                                        eos_id=tokenizer.eos_id).to(device)  # (batch, src_len)
-            hyps = _search(models, src_tokens, decode_cfg, tokenizer)
+            hyps = search([ids[i] for i in batch])
             texts = iter(tokenizer.decode_batch([h.tokens for sent in hyps for h in sent]))
             for i, sent in zip(batch.tolist(), hyps, strict=True):
                 results[todo[i]] = [Translation(_one_line(next(texts)), h.score, h.log_prob, h.tokens)
@@ -290,14 +312,27 @@ def translate_file(cfg: TranslateConfig) -> dict[str, Any]:
     """The ``translate.py`` job: translate ``cfg.input`` into ``cfg.output`` (one line per input
     line, or n-best TSV lines when ``decode.nbest > 1``). Returns counts and speed.
 
-    From a file to a file, the work is done in chunks of ``cfg.chunk_lines`` that a rerun after a
-    crash resumes from (see ``mt.decode.chunks``); stdin or stdout are translated in one piece.
+    ``backend=ctranslate2`` decodes with an exported model directory (scripts/export.py) instead of
+    mt checkpoints. From a file to a file, the work is done in chunks of ``cfg.chunk_lines`` that a
+    rerun after a crash resumes from (see ``mt.decode.chunks``); stdin or stdout are translated in one
+    piece.
     """
-    checkpoints = [resolve_path(p, cfg.work_dir) for p in cfg.checkpoint]
-    models, tokenizer, info = load_for_inference(checkpoints, cfg.decode.device)
+    if cfg.backend == "ctranslate2":
+        from mt.decode.ct2 import load_ct2, translate_nbest_ct2
+
+        model_dir = resolve_path(cfg.model_dir, cfg.work_dir)
+        engine = load_ct2(model_dir, cfg.decode.device)
+        info = engine.info
+        nbest = functools.partial(translate_nbest_ct2, engine, decode_cfg=cfg.decode)
+        identity = [_file_identity(model_dir / "model.bin")]
+    else:
+        checkpoints = [resolve_path(p, cfg.work_dir) for p in cfg.checkpoint]
+        models, tokenizer, info = load_for_inference(checkpoints, cfg.decode.device)
+        nbest = functools.partial(translate_nbest, models, tokenizer, decode_cfg=cfg.decode)
+        identity = [_file_identity(p) for p in checkpoints]
 
     def translate(lines: Sequence[str], start: int, progress: bool | tqdm) -> list[str]:
-        results = translate_nbest(models, tokenizer, lines, cfg.decode, progress=progress)
+        results = nbest(lines=lines, progress=progress)
         return format_nbest(results, start) if cfg.decode.nbest > 1 else [hyps[0].text for hyps in results]
 
     start = time.perf_counter()
@@ -305,7 +340,7 @@ def translate_file(cfg: TranslateConfig) -> dict[str, Any]:
         source = resolve_path(cfg.input, cfg.work_dir)
         if not source.is_file():
             raise MTError(f"input file not found: {source}")
-        settings = {"checkpoints": [_file_identity(p) for p in checkpoints], "decode": asdict(cfg.decode)}
+        settings = {"backend": cfg.backend, "checkpoints": identity, "decode": asdict(cfg.decode)}
         n_lines = translate_resumable(source, resolve_path(cfg.output, cfg.work_dir), translate, settings,
                                       chunk_lines=cfg.chunk_lines, progress=cfg.progress)
     else:

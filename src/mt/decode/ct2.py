@@ -1,0 +1,168 @@
+"""Decoding with CTranslate2: ``translate.py backend=ctranslate2 model=DIR`` on a directory written by
+``scripts/export.py format=ctranslate2``.
+
+Lines go through the same path as mt's own decoder (``run.translate_with``: empty lines kept, order
+kept, sources cut to the model's length, length-sorted batches, detokenization by the checkpoint's
+SentencePiece model); only the search of a batch is CTranslate2's. Its rules are mapped onto mt's:
+
+* **Length penalty.** CTranslate2 ranks finished hypotheses by ``log_prob / length ** alpha``, mt by
+  the GNMT ``log_prob / ((5 + length) / 6) ** alpha`` (length with EOS in both). We ask CTranslate2
+  for all ``beam_size`` finished hypotheses with ``length_penalty=1`` (so that, like mt, a sentence
+  is done once ``beam_size`` hypotheses have finished: with 0, CTranslate2 stops as soon as the best
+  beam ends), undo its normalisation (``score * (length + 1)``) and rank them by mt's formula.
+* **Maximum length.** mt gives a sentence at most ``floor(max_len_a * src_len + max_len_b)`` tokens
+  (capped by ``max_positions - 1``) and then forces EOS; CTranslate2 has one limit per batch and,
+  at it, ends hypotheses without EOS. A batch is decoded with the largest limit of its sentences;
+  beam sentences that went on to one token before their own limit are decoded again with exactly
+  that limit (greedy prefixes do not depend on the limit). Hypotheses that reach the limit are cut
+  to it and scored again with EOS appended (``score_batch``), as mt's forced EOS scores them. What
+  remains different: at the limit, mt ends every live beam while CTranslate2 ends the ``beam_size``
+  best candidates, so the two can keep a different last hypothesis.
+* **Forbidden tokens.** PAD and BOS are never generated; EOS not before ``decode.min_len`` tokens.
+
+With these, greedy search gives mt's tokens up to floating-point ties, and beam search too except
+for the rare sentences whose search reaches the length limit or ends with more than ``beam_size``
+hypotheses at its last step (CTranslate2 keeps its ``beam_size`` best by its own length norm).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from mt.config import DecodeConfig
+from mt.data.tokenizer import Tokenizer
+from mt.decode.run import CPU_MAX_BEAM_ROWS, MAX_SOURCE_TOKENS, Translation, translate_with
+from mt.decode.search import Hypothesis, max_output_lengths, normalized_score
+from mt.utils.errors import MTError
+from mt.utils.extras import require
+
+# The names the exporter writes (mt.export.ct2 imports these: the reader owns the layout).
+SENTENCEPIECE_FILE = "sentencepiece.model"
+METADATA_FILE = "mt_export.json"
+
+
+class CT2Model:
+    """A loaded CTranslate2 export: the translator, its SentencePiece model and the export metadata."""
+
+    def __init__(self, translator: Any, tokenizer: Tokenizer, meta: dict[str, Any], device: str):
+        self.translator, self.tokenizer, self.meta, self.device = translator, tokenizer, meta, device
+        self.pieces = [tokenizer.id_to_piece(i) for i in range(tokenizer.vocab_size)]
+        self.piece_ids = {piece: i for i, piece in enumerate(self.pieces)}
+        self.max_positions = int(meta["max_positions"])
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """What ``translate_file`` logs and returns, as for checkpoints."""
+        return {"model": self.meta.get("path"), "src_lang": self.meta["src_lang"],
+                "tgt_lang": self.meta["tgt_lang"], "step": self.meta.get("step", 0)}
+
+
+def load_ct2(model_dir: str | Path, device: str = "auto", *, threads: int = 0,
+             compute_type: str = "default") -> CT2Model:
+    """Load an exported directory. ``threads`` = 0 uses every core this process may run on;
+    ``compute_type`` ``default`` keeps the type the model was exported with (e.g. int8)."""
+    ct2 = require("ctranslate2", "ct2", "backend=ctranslate2")
+    model_dir = Path(model_dir)
+    meta_path = model_dir / METADATA_FILE
+    if not (model_dir / "model.bin").is_file() or not meta_path.is_file():
+        raise MTError(f"{model_dir} is not a CTranslate2 export of an mt model (it needs model.bin and "
+                      f"{METADATA_FILE}); write one with: python scripts/export.py checkpoint=PATH "
+                      f"format=ctranslate2 output={model_dir}")
+    meta = {**json.loads(meta_path.read_text(encoding="utf-8")), "path": str(model_dir)}
+    tokenizer = Tokenizer.from_file(model_dir / SENTENCEPIECE_FILE)
+    if device == "auto":
+        device = "cuda" if ct2.get_cuda_device_count() > 0 else "cpu"
+    if threads <= 0:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    translator = ct2.Translator(str(model_dir), device=device, compute_type=compute_type,
+                                intra_threads=threads)
+    return CT2Model(translator, tokenizer, meta, device)
+
+
+def translate_nbest_ct2(model: CT2Model, lines: list[str], decode_cfg: DecodeConfig, *,
+                        progress: bool | tqdm = False) -> list[list[Translation]]:
+    """Up to ``decode_cfg.nbest`` translations of every line, best first, in input order: the same
+    contract as ``mt.decode.run.translate_nbest``."""
+    if decode_cfg.precision != "fp32":
+        raise MTError(f"decode.precision={decode_cfg.precision} does not apply to backend=ctranslate2: the "
+                      f"weight type is chosen at export (quantization=int8|int8_float16|float16)")
+    limit = min(MAX_SOURCE_TOKENS, model.max_positions) - 1  # room for EOS
+    max_sentences = None if model.device == "cuda" else max(1, CPU_MAX_BEAM_ROWS // decode_cfg.beam_size)
+    return translate_with(lambda batch: search_batch(model, batch, decode_cfg), model.tokenizer, lines,
+                          max_source_tokens=limit, max_tokens=decode_cfg.max_tokens,
+                          max_sentences=max_sentences, progress=progress)
+
+
+def search_batch(model: CT2Model, src_ids: list[list[int]], cfg: DecodeConfig) -> list[list[Hypothesis]]:
+    """Hypotheses of one batch (source ids without EOS, which CTranslate2 appends), best first."""
+    src_lens = torch.tensor([len(ids) + 1 for ids in src_ids])  # with EOS, as mt counts them
+    limits = max_output_lengths(src_lens, cfg.max_len_a, cfg.max_len_b, model.max_positions - 1).tolist()
+    results = _search_under_limits(model, src_ids, limits, cfg)
+    _end_at_limit(model, src_ids, results, limits, cfg.length_penalty)
+    return [sorted(hyps, key=lambda h: -h.score)[:cfg.nbest] for hyps in results]
+
+
+def _search_under_limits(model: CT2Model, src_ids: list[list[int]], limits: list[int],
+                         cfg: DecodeConfig) -> list[list[Hypothesis]]:
+    """Search every sentence as if alone under its own length limit. The batch runs under the largest
+    limit; a beam search that went on to one token before a sentence's own (smaller) limit could
+    have ended differently under it, so those sentences are searched again, the same way, under
+    theirs (greedy prefixes do not depend on the limit: they are cut later)."""
+    top = max(limits)
+    results = _translate(model, src_ids, cfg, top)
+    if cfg.beam_size > 1:
+        redo = [i for i, (hyps, limit) in enumerate(zip(results, limits, strict=True))
+                if limit < top and max(len(h.tokens) for h in hyps) >= limit - 1]
+        if redo:
+            again = _search_under_limits(model, [src_ids[i] for i in redo], [limits[i] for i in redo], cfg)
+            for i, hyps in zip(redo, again, strict=True):
+                results[i] = hyps
+    return results
+
+
+def _end_at_limit(model: CT2Model, src_ids: list[list[int]], results: list[list[Hypothesis]],
+                  limits: list[int], alpha: float) -> None:
+    """Where mt's search forces EOS: cut hypotheses that reached their sentence's limit to it and
+    score them with EOS appended (CTranslate2 ends them without EOS), in place."""
+    at_limit = [(i, j) for i, hyps in enumerate(results) for j, h in enumerate(hyps) if len(h.tokens) >= limits[i]]
+    if not at_limit:
+        return
+    targets = [results[i][j].tokens[:limits[i]] for i, j in at_limit]
+    scored = model.translator.score_batch([[model.pieces[t] for t in src_ids[i]] for i, _ in at_limit],
+                                          [[model.pieces[t] for t in tokens] for tokens in targets],
+                                          max_input_length=0)
+    for (i, j), tokens, result in zip(at_limit, targets, scored, strict=True):
+        log_prob = float(sum(result.log_probs))  # the target tokens and EOS
+        results[i][j] = Hypothesis(tokens, normalized_score(log_prob, len(tokens) + 1, alpha), log_prob)
+
+
+def _translate(model: CT2Model, src_ids: list[list[int]], cfg: DecodeConfig,
+               max_len: int) -> list[list[Hypothesis]]:
+    """One ``translate_batch`` call with at most ``max_len`` target tokens; every finished
+    hypothesis of each sentence, ranked by mt's length-normalised score."""
+    tok = model.tokenizer
+    results = model.translator.translate_batch(
+        [[model.pieces[i] for i in ids] for ids in src_ids],
+        beam_size=cfg.beam_size, num_hypotheses=cfg.beam_size, length_penalty=1.0,
+        max_decoding_length=max(max_len, 1), min_decoding_length=min(cfg.min_len, max(max_len, 1)),
+        suppress_sequences=[[model.pieces[tok.pad_id]], [model.pieces[tok.bos_id]]],
+        max_input_length=0, return_scores=True, no_repeat_ngram_size=cfg.no_repeat_ngram_size,
+    )
+    out = []
+    for result in results:
+        hyps = []
+        for pieces, score in zip(result.hypotheses, result.scores, strict=True):
+            tokens = [model.piece_ids[p] for p in pieces]
+            # CTranslate2 divided by length ** 1.0, EOS counted (except for hypotheses cut at
+            # the length limit, which _end_at_limit scores again).
+            log_prob = score * (len(tokens) + 1)
+            hyps.append(Hypothesis(tokens, normalized_score(log_prob, len(tokens) + 1, cfg.length_penalty),
+                                   log_prob))
+        out.append(sorted(hyps, key=lambda h: -h.score))
+    return out

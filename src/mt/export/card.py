@@ -1,0 +1,109 @@
+"""The model card (README.md) of a Hugging Face export: what the model was trained on, how, and how
+well it did, with the sacreBLEU signatures that make the scores comparable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _training_data(data: dict[str, Any]) -> str:
+    source = data.get("source")
+    if source == "local":
+        prefixes = data.get("local_prefixes") or {}
+        files = ", ".join(f"{split}: `{prefix}.*`" for split, prefix in prefixes.items())
+        where = f"local text files in `{data.get('local_dir')}` ({files})"
+    elif source == "hf":
+        config = f", config `{data.get('hf_config')}`" if data.get("hf_config") else ""
+        where = f"the Hugging Face dataset `{data.get('hf_path')}`{config}, splits {data.get('hf_splits')}"
+    elif source == "demo":
+        where = f"the generated offline demo corpus (sizes {data.get('demo_sizes')}, seed {data.get('demo_seed')})"
+    else:
+        where = f"source `{source}`"
+    return (f"- Corpus `{data.get('name')}`: {where}.\n"
+            f"- Cleaning: Unicode {data.get('normalize') or 'no'} normalisation, at most "
+            f"{data.get('max_words')} words and {data.get('max_tokens_per_sentence')} subwords per sentence, "
+            f"length ratio <= {data.get('max_length_ratio')}, deduplication {data.get('dedup')}.")
+
+
+def _yaml_block(section: dict[str, Any]) -> str:
+    return "\n".join(f"{key}: {value}" for key, value in section.items())
+
+
+def _scores(results: dict[str, Any] | None) -> str:
+    if not results:
+        return "No test scores were recorded for this checkpoint (no `results.json` in its run directory).\n"
+    lines = ["| split | BLEU | chrF | TER | sentences |", "|---|---|---|---|---|",
+             f"| {results.get('split', 'test')} | {results['bleu']:.2f} | {results['chrf']:.2f} | "
+             f"{results['ter']:.2f} | {results.get('num_sentences', '?')} |"]
+    averaged = results.get("averaged")
+    if averaged:
+        lines.append(f"| {results.get('split', 'test')}, average of the last {averaged['num_checkpoints']} "
+                     f"checkpoints | {averaged['bleu']:.2f} | {averaged['chrf']:.2f} | | |")
+    signatures = results.get("signatures", {})
+    sig = "\n".join(f"- {name}: `{value}`" for name, value in signatures.items())
+    return ("\n".join(lines) + f"\n\nScored checkpoint: `{results.get('checkpoint')}` after "
+            f"{results.get('steps')} updates. sacreBLEU signatures:\n\n{sig}\n")
+
+
+def model_card(info: dict[str, Any], model_cfg: dict[str, Any], train_cfg: dict[str, Any] | None,
+               results: dict[str, Any] | None, beam_size: int) -> str:
+    """The README.md text. ``train_cfg`` is the checkpoint's whole training config (None for old
+    checkpoints), ``results`` the run's results.json (None if absent)."""
+    src, tgt = info["src_lang"], info["tgt_lang"]
+    name = (train_cfg or {}).get("name", "mt model")
+    data = _training_data(train_cfg["data"]) if train_cfg and "data" in train_cfg else "- Not recorded."
+    tokenizer = (train_cfg or {}).get("tokenizer", {})
+    optim = (train_cfg or {}).get("optim", {})
+    return f"""---
+language:
+- {src}
+- {tgt}
+tags:
+- translation
+- marian
+library_name: transformers
+pipeline_tag: translation
+---
+
+# {name}: {src} -> {tgt}
+
+A Transformer encoder-decoder (Vaswani et al. 2017) trained with mt, exported from `{info['checkpoints'][0]}`
+(update {info['step']}) to the `MarianMTModel` format.
+
+```python
+from transformers import MarianMTModel, MarianTokenizer
+
+tokenizer = MarianTokenizer.from_pretrained("PATH/TO/THIS/DIRECTORY")
+model = MarianMTModel.from_pretrained("PATH/TO/THIS/DIRECTORY")
+batch = tokenizer(["A man is riding a bike."], return_tensors="pt", padding=True)
+print(tokenizer.batch_decode(model.generate(**batch), skip_special_tokens=True))
+```
+
+## Training data
+
+{data}
+- Joint SentencePiece {tokenizer.get('model_type', '')} model, {info['vocab']['size']} pieces, shared by
+  source and target (`source.spm` and `target.spm` are the same file).
+
+## Model and training
+
+```yaml
+{_yaml_block(model_cfg)}
+```
+
+Optimiser: AdamW, lr {optim.get('lr')}, {optim.get('schedule')} schedule,
+{optim.get('warmup_steps')} warm-up steps, label smoothing {optim.get('label_smoothing')}.
+
+## Test scores
+
+Beam {beam_size}, GNMT length penalty, with mt's own decoder:
+
+{_scores(results)}
+## Decoding notes
+
+Generation starts from `<s>` (`decoder_start_token_id`), never produces `<pad>` or `<s>`, and forces
+`</s>` at the length limit, as mt's search does. Greedy search here gives mt's greedy output. Beam
+search ranks hypotheses by `log_prob / length ** length_penalty` in `transformers`, while mt uses the
+GNMT penalty `log_prob / ((5 + length) / 6) ** alpha`, so beam outputs can differ slightly from the
+scores above.
+"""
