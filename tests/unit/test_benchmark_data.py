@@ -20,7 +20,7 @@ sys.path.insert(0, str(SCRIPTS))
 
 import benchmark  # noqa: E402
 from benchmarks import data as bench  # noqa: E402
-from benchmarks.common import BenchmarkError, hydra_value, run_measured  # noqa: E402
+from benchmarks.common import BenchmarkError, hydra_value  # noqa: E402
 
 DATA_KEYS = {"pairs", "prepare_s", "peak_rss_gib", "reuse_s", "generate_s", "train_pairs_kept", "vocab_size",
              "cpu_count", "machine"}
