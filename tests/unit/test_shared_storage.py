@@ -31,6 +31,17 @@ def test_waiter_returns_when_the_work_is_done_and_reports_progress(tmp_path, cap
     assert state["state"] == "done" and state["beat"] > 3
 
 
+def test_heartbeat_reports_only_the_working_threads_messages(tmp_path, caplog):
+    """A waiter or helper thread in the same process must not become "rank 0's last message"."""
+    status = tmp_path / "status.json"
+    with caplog.at_level(logging.INFO, logger="mt"), Heartbeat(status, "tok", interval_s=60):
+        logging.getLogger("mt.data.prepare").info("encoding train")
+        other = threading.Thread(target=lambda: logging.getLogger("mt.utils").info("waiting for rank 0"))
+        other.start()
+        other.join()
+    assert read_status(status, "tok")["last"] == "encoding train"
+
+
 def test_failure_on_rank_0_ends_the_wait_with_its_message(tmp_path):
     status = tmp_path / "status.json"
     with pytest.raises(MTError, match="corpus.en:3: invalid UTF-8"):

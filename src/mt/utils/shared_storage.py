@@ -108,8 +108,9 @@ def _not_shared_message(failures: list, main_host: str, main_paths: dict[str, st
 
 class Heartbeat:
     """Context manager for the rank that does the work: keeps the JSON ``status`` file fresh (state,
-    host, pid, the last log message of ``follow``) every ``interval_s``, and records on exit whether
-    the work succeeded or failed, and why. Waiters only trust a file carrying their ``token``."""
+    host, pid, the last log message of ``follow`` from the thread that entered it) every ``interval_s``,
+    and records on exit whether the work succeeded or failed, and why. Waiters only trust a file
+    carrying their ``token``."""
 
     def __init__(self, status: Path, token: str, *, interval_s: float = HEARTBEAT_S, follow: str = "mt"):
         self.status, self.token, self.interval_s = Path(status), token, interval_s
@@ -122,6 +123,7 @@ class Heartbeat:
         self._lock = threading.Lock()
 
     def __enter__(self) -> Heartbeat:
+        self._handler.thread = threading.get_ident()
         self._write()
         self.logger.addHandler(self._handler)
         self._thread.start()
@@ -154,12 +156,17 @@ class Heartbeat:
 
 
 class _LastMessage(logging.Handler):
+    """Keeps the last message logged by the working thread; other threads' messages (a waiter in
+    the same process, a progress thread) say nothing about the work."""
+
     def __init__(self, state: dict[str, Any]):
         super().__init__(logging.INFO)
         self.state = state
+        self.thread: int | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.state["last"] = record.getMessage()[:300]
+        if record.thread == self.thread:
+            self.state["last"] = record.getMessage()[:300]
 
 
 def read_status(status: Path, token: str) -> dict[str, Any] | None:
