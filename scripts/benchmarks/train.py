@@ -214,7 +214,8 @@ def _result(args: argparse.Namespace, trainer, timed: dict, setup_s: float) -> d
     result = {
         "benchmark": "train", "workload": workload, "loop": args.loop, "device": name,
         "precision": args.precision, "compile": args.compile, "threads": args.threads,
-        "max_tokens": args.max_tokens, "update_freq": args.update_freq, "steps": timed["steps"],
+        "max_tokens": args.max_tokens, "update_freq": args.update_freq,
+        "prefetch_batches": trainer.prefetch_batches, "steps": timed["steps"],
         "seconds": round(elapsed, 2), "tgt_tok_per_s": round(timed["tgt"] / elapsed, 1),
         "src_tok_per_s": round(timed["src"] / elapsed, 1),
         "gflop_per_tgt_token": float(f"{timed['flops'] / max(timed['tgt'], 1) / 1e9:.4g}"),

@@ -158,9 +158,9 @@ class TrainerConfig:
     pad_to_multiple: int = 0
     """Pad batch lengths to a multiple of this (regular GEMM shapes for tensor cores); 0 picks 8 on
     CUDA and 1 (no extra padding) on CPU. The token budget counts the padding."""
-    prefetch_batches: int = 4
+    prefetch_batches: int = -1
     """Batches collated ahead of the step in a background thread (pinned on CUDA); 0 collates on the
-    training thread."""
+    training thread; -1 picks 4 on CUDA or with a core to spare beside torch's threads, else 0."""
     max_steps: int = 100_000
     """Stop after this many optimizer steps."""
     max_epochs: int = 0
@@ -359,9 +359,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     m = cfg.model
     if m.d_model % m.n_heads:
         raise ConfigError(f"model.d_model={m.d_model} must be divisible by model.n_heads={m.n_heads}")
-    for key in ("trainer.pad_to_multiple", "trainer.prefetch_batches"):
-        if _get(cfg, key) < 0:
-            raise ConfigError(f"{key}={_get(cfg, key)!r} must be >= 0")
+    if cfg.trainer.pad_to_multiple < 0:
+        raise ConfigError(f"trainer.pad_to_multiple={cfg.trainer.pad_to_multiple!r} must be >= 0")
+    if cfg.trainer.prefetch_batches < -1:
+        raise ConfigError(f"trainer.prefetch_batches={cfg.trainer.prefetch_batches!r} must be >= 0, "
+                          f"or -1 for auto")
     for key in ("model.dropout", "model.attention_dropout", "model.activation_dropout",
                 "optim.label_smoothing"):
         if not 0.0 <= _get(cfg, key) < 1.0:

@@ -8,9 +8,10 @@ import threading
 import numpy as np
 import pytest
 
+from mt.config import ConfigError, TrainConfig, TrainerConfig, validate
 from mt.data.batching import EpochBatchSampler, batch_by_tokens
 from mt.data.collate import Batch
-from mt.data.loader import BatchLoader
+from mt.data.loader import BatchLoader, default_prefetch
 
 IDS = {"pad_id": 0, "bos_id": 2, "eos_id": 3}
 
@@ -106,3 +107,23 @@ def test_load_state_dict_after_iterating_is_refused():
     next(loader)
     with pytest.raises(RuntimeError, match="before iterating"):
         loader.load_state_dict({"epoch": 1, "position": 0})
+
+
+@pytest.mark.parametrize("on_cuda, threads, cores, expected", [
+    (True, 2, 2, 4),   # the GPU computes while the host collates
+    (False, 2, 2, 0),  # every core runs a torch thread: collate between steps
+    (False, 2, 4, 4),  # a spare core for the loader thread
+    (False, 1, 2, 4),
+])
+def test_auto_prefetch_uses_a_thread_only_beside_a_device_or_a_spare_core(on_cuda, threads, cores, expected):
+    assert default_prefetch(on_cuda, threads, cores) == expected
+
+
+@pytest.mark.parametrize("value, ok", [(-1, True), (0, True), (8, True), (-2, False)])
+def test_prefetch_batches_is_a_count_or_minus_one_for_auto(value, ok):
+    cfg = TrainConfig(trainer=TrainerConfig(prefetch_batches=value))
+    if ok:
+        validate(cfg)
+    else:
+        with pytest.raises(ConfigError, match="trainer.prefetch_batches=-2 must be >= 0, or -1 for auto"):
+            validate(cfg)

@@ -22,7 +22,7 @@ from mt import checkpoint as ckpt
 from mt.config import TrainConfig, to_dict
 from mt.data.batching import EpochBatchSampler, batch_by_tokens
 from mt.data.collate import Batch
-from mt.data.loader import BatchLoader
+from mt.data.loader import BatchLoader, default_prefetch
 from mt.train.loss import perplexity, projected_label_smoothed_nll
 from mt.train.metrics import MetricsWriter, TrainMeter
 from mt.train.optim import build_optimizer, set_lr
@@ -64,6 +64,8 @@ class Trainer:
 
         self.train_set = self.data.split("train")
         self.pad_to_multiple = self.tc.pad_to_multiple or (8 if self.device.type == "cuda" else 1)
+        self.prefetch_batches = self.tc.prefetch_batches if self.tc.prefetch_batches >= 0 else \
+            default_prefetch(self.device.type == "cuda", torch.get_num_threads())
         self.loader = self._build_loader()
         # Backward runs on loss * backward_scale, a constant every rank knows before the update's token
         # count arrives; it keeps fp16 gradients near their final size. _optimizer_step rescales.
@@ -101,7 +103,7 @@ class Trainer:
         except ValueError as e:
             raise MTError(f"cannot batch the train split of {self.data.directory}: {e}") from None
         return BatchLoader(train, sampler, pad_id=tok.pad_id, bos_id=tok.bos_id, eos_id=tok.eos_id,
-                           pad_to_multiple=self.pad_to_multiple, prefetch=self.tc.prefetch_batches,
+                           pad_to_multiple=self.pad_to_multiple, prefetch=self.prefetch_batches,
                            pin_memory=self.device.type == "cuda")
 
     @property
