@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mt.config import ModelConfig
-from mt.model.transformer import Transformer, sinusoidal_positions
+from mt.model.transformer import Dropout, Transformer, cpu_dropout_mask, sinusoidal_positions
 
 PAD = 0
 
@@ -101,3 +101,29 @@ def test_bf16_autocast_forward_runs_on_cpu():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(src, tgt)
     assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3])
+def test_cpu_dropout_mask_has_the_rate_and_keeps_the_expectation(p):
+    torch.manual_seed(0)
+    mask = cpu_dropout_mask(torch.Size([1000, 1001]), p, torch.float32)  # odd count: half a draw left over
+    drop = round(p * 65536) / 65536
+    assert mask.unique().tolist() == [0.0, pytest.approx(1 / (1 - drop))]
+    assert (mask == 0).float().mean().item() == pytest.approx(p, abs=2e-3)
+    assert mask.mean().item() == pytest.approx(1.0, abs=3e-3)
+    assert mask.dtype == torch.float32 and mask.shape == (1000, 1001)
+    assert cpu_dropout_mask(torch.Size([3]), 1.0 - 1e-7, torch.bfloat16).eq(0).all()
+
+
+def test_cpu_dropout_is_reproducible_and_gradient_uses_the_same_mask():
+    layer = Dropout(0.1).train()
+    x = torch.randn(64, 32, requires_grad=True)
+    torch.manual_seed(3)
+    y = layer(x)
+    torch.manual_seed(3)
+    assert torch.equal(layer(x), y)
+    y.sum().backward()
+    dropped = y.detach() == 0
+    assert torch.equal(x.grad == 0, dropped)  # d(x * m)/dx = m: the same mask
+    assert torch.allclose(x.grad[~dropped], torch.tensor(65536 / (65536 - 6554)))
+    assert torch.equal(layer.eval()(x), x)
