@@ -67,6 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mt alone, or an export of the checkpoint timed and scored against mt in the same run")
     parser.add_argument("--quantization", default="none", choices=["none", "int8", "int8_float16", "float16"],
                         help="CTranslate2 weight type of the export (--backend ctranslate2)")
+    parser.add_argument("--ct2-intra-threads", type=int, default=1, help="--backend ctranslate2: threads per "
+                        "batch; --threads // this many batches run at once (translate.py ct2_intra_threads)")
     parser.add_argument("overrides", nargs="*", help="--synthetic: extra Hydra overrides (e.g. model.d_model=64)")
 
 

@@ -25,7 +25,8 @@ What still differs, by design (each is part of what mt's loop is):
   mask and ``is_causal``);
 - the loss materialises the (tokens x vocabulary) logits, pad rows included, and runs
   ``F.cross_entropy`` on them in fp32, where mt fuses the output projection with the loss;
-- dropout masks come from PyTorch's ``nn.Dropout``; on CPU mt draws them from uniforms (cheaper);
+- dropout masks come from PyTorch's ``nn.Dropout``; on CPU mt draws two 16-bit uniforms from each
+  random 32-bit integer (cheaper; its rate is p rounded to a multiple of 2^-16);
 - the learning rate stays at ``optim.lr`` (mt sets its schedule's value each update: no speed effect);
 - the loss is read back with ``.item()`` after every update, as a textbook loop logs it; and the
   step has no finite check (mt skips non-finite updates), no DDP and no ``torch.compile``.

@@ -104,6 +104,19 @@ def test_ctranslate2_nbest_scores_are_mts(mt_model, ct2_dir, test_set):
             assert b[0].score == pytest.approx(a[0].score, rel=2e-3)  # CTranslate2's own kernels
 
 
+def test_parallel_ctranslate2_workers_match_one_and_leave_torch_threads_alone(ct2_dir, test_set):
+    """Two workers of one thread (the CPU default) translate batches side by side: same output, in
+    order, as one worker; creating them must not shrink PyTorch's thread count in this process."""
+    src, _ = test_set
+    torch_threads = torch.get_num_threads()
+    parallel = load_ct2(ct2_dir, "cpu", threads=2, intra_threads=1)
+    assert parallel.workers == 2 and torch.get_num_threads() == torch_threads
+    cfg = DecodeConfig(beam_size=4, max_tokens=60)  # several batches per worker
+    one = translate_nbest_ct2(load_ct2(ct2_dir, "cpu", threads=1), src, cfg)
+    assert [h[0].tokens for h in translate_nbest_ct2(parallel, src, cfg)] == [h[0].tokens for h in one]
+    assert load_ct2(ct2_dir, "cpu", threads=2, intra_threads=2).workers == 1
+
+
 def test_hugging_face_directory_loads_with_plain_transformers(hf_dir, run_dir, mt_model):
     from transformers import MarianMTModel, MarianTokenizer
 
@@ -178,6 +191,8 @@ def test_config_validation():
         translate_config({"backend": "ctranslate2"})  # no model_dir
     with pytest.raises(ConfigError, match="backend"):
         translate_config({"backend": "onnx", "checkpoint": "a.pt"})
+    with pytest.raises(ConfigError, match="ct2_intra_threads"):
+        translate_config({"backend": "ctranslate2", "model_dir": "d", "ct2_intra_threads": 0})
 
 
 @pytest.mark.parametrize(("module", "extra", "fmt"), [("ctranslate2", "ct2", "ctranslate2"),

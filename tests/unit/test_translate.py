@@ -27,7 +27,9 @@ from mt.decode.run import (
     translate_file,
     translate_lines,
     translate_nbest,
+    translate_with,
 )
+from mt.decode.search import Hypothesis
 from mt.model.transformer import Transformer
 from mt.utils.errors import MTError
 from tests.conftest import ROOT, run_cli
@@ -151,6 +153,30 @@ def test_long_lines_are_truncated_with_one_warning(workdir, tokenizer, caplog):
     assert len(out) == 3
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "2 input line(s) longer than 11 tokens" in warnings[0]
+
+
+def test_workers_search_batches_at_once_and_keep_input_order(tokenizer):
+    """translate_with on threads: every batch searched once, results in input order, and an error in
+    one batch reaches the caller."""
+    lines = [" ".join(["house"] * (i % 7 + 1)) for i in range(40)] + [""]
+    started = []
+
+    def echo(batch):  # a "translation" that copies the source
+        started.append(len(batch))
+        time.sleep(0.002)
+        return [[Hypothesis(list(ids), -float(len(ids)), 0.0)] for ids in batch]
+
+    common = dict(max_source_tokens=50, max_tokens=12, max_sentences=None)
+    out = translate_with(echo, tokenizer, lines, workers=3, **common)
+    assert [t[0].text for t in out] == [tokenizer.decode(tokenizer.encode(line)) for line in lines]
+    assert sum(started) == 40 and len(started) > 6
+    assert out == translate_with(echo, tokenizer, lines, workers=1, **common)
+
+    def fails(batch):
+        raise RuntimeError("batch failed")
+
+    with pytest.raises(RuntimeError, match="batch failed"):
+        translate_with(fails, tokenizer, lines, workers=2, **common)
 
 
 def test_reading_lines():

@@ -20,6 +20,10 @@ SentencePiece model); only the search of a batch is CTranslate2's. Its rules are
   best candidates, so the two can keep a different last hypothesis.
 * **Forbidden tokens.** PAD and BOS are never generated; EOS not before ``decode.min_len`` tokens.
 
+On CPU, batches run side by side on CTranslate2 workers (its ``inter_threads``), each with
+``intra_threads`` threads (default 1): for a model of this size, one thread per batch and one batch
+per core translated Multi30k 2x faster than all cores on one batch (docs/benchmarks.md).
+
 With these, greedy search gives mt's tokens up to floating-point ties, and beam search too except
 for the rare sentences whose search reaches the length limit or ends with more than ``beam_size``
 hypotheses at its last step (CTranslate2 keeps its ``beam_size`` best by its own length norm).
@@ -37,7 +41,7 @@ from tqdm import tqdm
 
 from mt.config import DecodeConfig
 from mt.data.tokenizer import Tokenizer
-from mt.decode.run import CPU_MAX_BEAM_ROWS, MAX_SOURCE_TOKENS, Translation, translate_with
+from mt.decode.run import MAX_SOURCE_TOKENS, Translation, translate_with
 from mt.decode.search import Hypothesis, max_output_lengths, normalized_score
 from mt.utils.errors import MTError
 from mt.utils.extras import require
@@ -46,12 +50,19 @@ from mt.utils.extras import require
 SENTENCEPIECE_FILE = "sentencepiece.model"
 METADATA_FILE = "mt_export.json"
 
+CPU_MAX_BEAM_ROWS = 256
+"""Beam rows (sentences x beam size) per batch on CPU: 64 sentences at beam 4. With one batch per
+worker, smaller batches than mt's keep the workers evenly loaded to the end of the input."""
+
 
 class CT2Model:
     """A loaded CTranslate2 export: the translator, its SentencePiece model and the export metadata."""
 
-    def __init__(self, translator: Any, tokenizer: Tokenizer, meta: dict[str, Any], device: str):
+    def __init__(self, translator: Any, tokenizer: Tokenizer, meta: dict[str, Any], device: str,
+                 workers: int = 1):
         self.translator, self.tokenizer, self.meta, self.device = translator, tokenizer, meta, device
+        self.workers = workers
+        """How many batches the translator runs at once (its ``inter_threads``)."""
         self.pieces = [tokenizer.id_to_piece(i) for i in range(tokenizer.vocab_size)]
         self.piece_ids = {piece: i for i, piece in enumerate(self.pieces)}
         self.max_positions = int(meta["max_positions"])
@@ -63,10 +74,11 @@ class CT2Model:
                 "tgt_lang": self.meta["tgt_lang"], "step": self.meta.get("step", 0)}
 
 
-def load_ct2(model_dir: str | Path, device: str = "auto", *, threads: int = 0,
+def load_ct2(model_dir: str | Path, device: str = "auto", *, threads: int = 0, intra_threads: int = 1,
              compute_type: str = "default") -> CT2Model:
-    """Load an exported directory. ``threads`` = 0 uses every core this process may run on;
-    ``compute_type`` ``default`` keeps the type the model was exported with (e.g. int8)."""
+    """Load an exported directory. On CPU, ``threads`` (0: every core this process may run on) are
+    shared out as ``threads // intra_threads`` workers of ``intra_threads`` threads, each translating
+    its own batch. ``compute_type`` ``default`` keeps the type the model was exported with (e.g. int8)."""
     ct2 = require("ctranslate2", "ct2", "backend=ctranslate2")
     model_dir = Path(model_dir)
     meta_path = model_dir / METADATA_FILE
@@ -80,9 +92,16 @@ def load_ct2(model_dir: str | Path, device: str = "auto", *, threads: int = 0,
         device = "cuda" if ct2.get_cuda_device_count() > 0 else "cpu"
     if threads <= 0:
         threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if intra_threads < 1:
+        raise MTError(f"ct2_intra_threads={intra_threads} must be at least 1")
+    workers = max(1, threads // intra_threads) if device == "cpu" else 1
+    torch_threads = torch.get_num_threads()
     translator = ct2.Translator(str(model_dir), device=device, compute_type=compute_type,
-                                intra_threads=threads)
-    return CT2Model(translator, tokenizer, meta, device)
+                                inter_threads=workers, intra_threads=min(intra_threads, threads))
+    # Creating the translator can leave this thread's OpenMP team at one thread, which would slow
+    # any PyTorch work done afterwards in the process (mt's own decoder timed against it, say).
+    torch.set_num_threads(torch_threads)
+    return CT2Model(translator, tokenizer, meta, device, workers)
 
 
 def translate_nbest_ct2(model: CT2Model, lines: list[str], decode_cfg: DecodeConfig, *,
@@ -96,7 +115,7 @@ def translate_nbest_ct2(model: CT2Model, lines: list[str], decode_cfg: DecodeCon
     max_sentences = None if model.device == "cuda" else max(1, CPU_MAX_BEAM_ROWS // decode_cfg.beam_size)
     return translate_with(lambda batch: search_batch(model, batch, decode_cfg), model.tokenizer, lines,
                           max_source_tokens=limit, max_tokens=decode_cfg.max_tokens,
-                          max_sentences=max_sentences, progress=progress)
+                          max_sentences=max_sentences, progress=progress, workers=model.workers)
 
 
 def search_batch(model: CT2Model, src_ids: list[list[int]], cfg: DecodeConfig) -> list[list[Hypothesis]]:

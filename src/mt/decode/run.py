@@ -18,7 +18,8 @@ import contextlib
 import functools
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -181,12 +182,14 @@ SearchFn = Callable[[list[list[int]]], list[list[Hypothesis]]]
 
 def translate_with(
     search: SearchFn, tokenizer: Tokenizer, lines: Sequence[str], *, max_source_tokens: int,
-    max_tokens: int, max_sentences: int | None, progress: bool | tqdm = False,
+    max_tokens: int, max_sentences: int | None, progress: bool | tqdm = False, workers: int = 1,
 ) -> list[list[Translation]]:
     """The line handling every decoding backend shares: encode the non-empty lines, cut sources to
     ``max_source_tokens`` (EOS excluded; one warning), sort by length into batches of at most
     ``max_tokens`` tokens and ``max_sentences`` sentences (None: no cap), ``search`` each batch,
-    detokenize, and put the results back in input order (empty lines get one empty translation)."""
+    detokenize, and put the results back in input order (empty lines get one empty translation).
+    With ``workers`` > 1, that many batches are searched at once on threads (for a ``search`` that
+    releases the GIL)."""
     todo = [i for i, line in enumerate(lines) if line.strip()]
     ids = tokenizer.encode_batch([lines[i] for i in todo]) if todo else []
     too_long = sum(len(x) > max_source_tokens for x in ids)
@@ -202,14 +205,27 @@ def translate_with(
     own_bar = bar if bar is not progress else contextlib.nullcontext()
     with own_bar:
         bar.update(len(lines) - len(ids))  # empty lines are done already
-        for batch in batches:
-            hyps = search([ids[i] for i in batch])
+        searched = _searched_in_order(search, ([ids[i] for i in batch] for batch in batches), workers)
+        for batch, hyps in zip(batches, searched, strict=True):
             texts = iter(tokenizer.decode_batch([h.tokens for sent in hyps for h in sent]))
             for i, sent in zip(batch.tolist(), hyps, strict=True):
                 results[todo[i]] = [Translation(_one_line(next(texts)), h.score, h.log_prob, h.tokens)
                                     for h in sent]
             bar.update(len(batch))
     return results
+
+
+def _searched_in_order(search: SearchFn, inputs: Iterable[list[list[int]]],
+                       workers: int) -> Iterator[list[list[Hypothesis]]]:
+    """``search`` of each input, in input order, with up to ``workers`` running at once."""
+    if workers <= 1:
+        yield from map(search, inputs)
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="search")
+    try:
+        yield from pool.map(search, inputs)
+    finally:
+        pool.shutdown(cancel_futures=True)  # after an error, start no further batch
 
 
 def _search(models: Sequence[Transformer], src_tokens: torch.Tensor, cfg: DecodeConfig,
@@ -321,7 +337,7 @@ def translate_file(cfg: TranslateConfig) -> dict[str, Any]:
         from mt.decode.ct2 import load_ct2, translate_nbest_ct2
 
         model_dir = resolve_path(cfg.model_dir, cfg.work_dir)
-        engine = load_ct2(model_dir, cfg.decode.device)
+        engine = load_ct2(model_dir, cfg.decode.device, intra_threads=cfg.ct2_intra_threads)
         info = engine.info
         nbest = functools.partial(translate_nbest_ct2, engine, decode_cfg=cfg.decode)
         identity = [_file_identity(model_dir / "model.bin")]
