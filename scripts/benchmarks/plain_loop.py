@@ -21,12 +21,13 @@ The same as mt (read from the same config and objects):
 What still differs, by design (each is part of what mt's loop is):
 
 - the model is ``nn.Transformer`` around ``nn.MultiheadAttention`` (packed QKV projection, a float
-  mask built from the padding mask) instead of mt's Transformer (its own SDPA attention with a boolean
-  mask and ``is_causal``);
+  mask built from the padding mask) instead of mt's Transformer (its own attention: SDPA with a boolean
+  mask and ``is_causal``, or, when training on CPU, the same products written out, which are cheaper
+  than PyTorch's fused CPU kernel at sentence lengths);
 - the loss materialises the (tokens x vocabulary) logits, pad rows included, and runs
   ``F.cross_entropy`` on them in fp32, where mt fuses the output projection with the loss;
-- dropout masks come from PyTorch's ``nn.Dropout``; on CPU mt draws two 16-bit uniforms from each
-  random 32-bit integer (cheaper; its rate is p rounded to a multiple of 2^-16);
+- dropout masks come from PyTorch's ``nn.Dropout``; on CPU mt draws four 16-bit uniforms from each
+  random 64-bit integer (cheaper; its rate is p rounded to a multiple of 2^-16);
 - the learning rate stays at ``optim.lr`` (mt sets its schedule's value each update: no speed effect);
 - the loss is read back with ``.item()`` after every update, as a textbook loop logs it; and the
   step has no finite check (mt skips non-finite updates), no DDP and no ``torch.compile``.

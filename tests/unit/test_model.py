@@ -2,9 +2,16 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mt.config import ModelConfig
-from mt.model.transformer import Dropout, Transformer, cpu_dropout_mask, sinusoidal_positions
+from mt.model.transformer import (
+    Dropout,
+    Transformer,
+    cpu_dropout_mask,
+    explicit_attention,
+    sinusoidal_positions,
+)
 
 PAD = 0
 
@@ -106,7 +113,7 @@ def test_bf16_autocast_forward_runs_on_cpu():
 @pytest.mark.parametrize("p", [0.1, 0.3])
 def test_cpu_dropout_mask_has_the_rate_and_keeps_the_expectation(p):
     torch.manual_seed(0)
-    mask = cpu_dropout_mask(torch.Size([1000, 1001]), p, torch.float32)  # odd count: half a draw left over
+    mask = cpu_dropout_mask(torch.Size([1000, 1001]), p, torch.float32)  # not a multiple of 4: part of a draw left over
     drop = round(p * 65536) / 65536
     assert mask.unique().tolist() == [0.0, pytest.approx(1 / (1 - drop))]
     assert (mask == 0).float().mean().item() == pytest.approx(p, abs=2e-3)
@@ -127,3 +134,46 @@ def test_cpu_dropout_is_reproducible_and_gradient_uses_the_same_mask():
     assert torch.equal(x.grad == 0, dropped)  # d(x * m)/dx = m: the same mask
     assert torch.allclose(x.grad[~dropped], torch.tensor(65536 / (65536 - 6554)))
     assert torch.equal(layer.eval()(x), x)
+
+
+@pytest.mark.parametrize(("causal", "padded", "queries"), [(False, True, 5), (True, False, 5), (True, False, 3),
+                                                           (False, False, 1)])
+def test_explicit_attention_equals_sdpa_with_gradients(causal, padded, queries):
+    """CPU training attends with plain products: the same outputs and gradients as the fused kernel,
+    for padding masks, causal masks (top-left, as is_causal, also with fewer queries than keys)."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, n, 8, generator=g, dtype=torch.float64, requires_grad=True)
+               for n in (queries, 5, 5))
+    mask = None
+    if padded:
+        mask = torch.ones(2, 1, 1, 5, dtype=torch.bool)
+        mask[1, ..., 3:] = False
+    grad = torch.randn(2, 3, queries, 8, generator=g, dtype=torch.float64)
+    ours = explicit_attention(q, k, v, mask, causal, 0.0)
+    theirs = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+    assert torch.allclose(ours, theirs, atol=1e-12)
+    grads = torch.autograd.grad(ours, (q, k, v), grad)
+    for a, b in zip(grads, torch.autograd.grad(theirs, (q, k, v), grad), strict=True):
+        assert torch.allclose(a, b, atol=1e-12)
+
+
+def test_training_and_inference_attention_paths_agree():
+    """With grad on (training, explicit products) and off (inference, fused kernel), the model gives
+    the same logits for a padded batch."""
+    model = tiny()
+    src, tgt = batch()
+    with torch.no_grad():
+        fused = model(src, tgt)
+    assert torch.allclose(model(src, tgt), fused, atol=1e-5)
+
+
+def test_attention_dropout_drops_attention_weights():
+    """attention_dropout masks the softmax weights (with mt's CPU mask), as the fused kernel's dropout_p."""
+    q, k, v = (torch.randn(2, 2, 6, 8, generator=torch.Generator().manual_seed(i)) for i in range(3))
+    torch.manual_seed(1)
+    dropped = explicit_attention(q, k, v, None, False, 0.5)
+    torch.manual_seed(1)
+    mask = cpu_dropout_mask(torch.Size([2, 2, 6, 6]), 0.5, torch.float32)
+    expected = (torch.softmax(q @ k.transpose(-1, -2) / 8 ** 0.5, dim=-1) * mask) @ v
+    assert torch.allclose(dropped, expected, atol=1e-6)
+    assert not torch.allclose(dropped, explicit_attention(q, k, v, None, False, 0.0))

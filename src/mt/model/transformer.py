@@ -68,8 +68,8 @@ def sinusoidal_positions(max_positions: int, dim: int) -> Tensor:
 class Dropout(nn.Dropout):
     """``nn.Dropout`` with a cheaper mask on CPU.
 
-    PyTorch's CPU dropout draws one random number per element with ``bernoulli_``. Here each 32-bit
-    draw gives two 16-bit uniforms, compared with the threshold ``round(p * 2^16)``, and the mask is
+    PyTorch's CPU dropout draws one random number per element with ``bernoulli_``. Here each 64-bit
+    draw gives four 16-bit uniforms, compared with the threshold ``round(p * 2^16)``, and the mask is
     made once, already scaled by ``1 / (1 - p')``, so that forward and backward are each one
     multiplication. ``p' = round(p * 2^16) / 2^16`` is the rate actually applied (0.100006 for 0.1),
     and the scale uses it, so the output's expectation is exactly the input. GPUs keep PyTorch's
@@ -89,9 +89,33 @@ def cpu_dropout_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> Tensor:
     n, drop = math.prod(shape), round(p * 65536)
     if drop >= 65536:
         return torch.zeros(shape, dtype=dtype)
-    bits = torch.empty((n + 1) // 2, dtype=torch.int32).random_(-(1 << 31), (1 << 31) - 1)
-    keep = bits.view(torch.int16)[:n].view(shape) >= drop - 32768  # 16-bit uniforms in [-2^15, 2^15)
+    # Full-range 64-bit draws (no modulo) give four 16-bit uniforms in [-2^15, 2^15) each.
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(1 << 63), None)
+    keep = bits.view(torch.int16)[:n].view(shape) >= drop - 32768
     return keep.to(dtype).mul_(65536 / (65536 - drop))
+
+
+EXPLICIT_ATTENTION_MAX = 128 * 128
+"""Largest (query x key) length product that CPU training attends with ``explicit_attention``."""
+
+
+def explicit_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool,
+                       dropout: float) -> Tensor:
+    """``F.scaled_dot_product_attention`` (top-left causal mask, as ``is_causal``) as plain products.
+
+    For CPU training on sentence-length inputs: there PyTorch's fused CPU kernel, forward plus
+    backward, costs about twice these products (M30K-small: docs/benchmarks.md), and the (T, S)
+    weights it would avoid storing are small. Inference keeps the fused kernel."""
+    scores = (q * q.size(-1) ** -0.5) @ k.transpose(-1, -2)  # (B, H, T, S)
+    if causal:
+        t, s = scores.shape[-2:]
+        scores = scores.masked_fill(torch.ones(t, s, dtype=torch.bool, device=q.device).triu(1), float("-inf"))
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    if dropout > 0.0:
+        weights = weights * cpu_dropout_mask(weights.shape, dropout, weights.dtype)
+    return weights @ v
 
 
 class Attention(nn.Module):
@@ -135,11 +159,12 @@ class Attention(nn.Module):
             q, k, v = (self._heads(t) for t in self.qkv_proj(x).chunk(3, dim=-1))
             if kv is not None:  # incremental decoding: prepend the cached steps
                 k, v = torch.cat([kv[0], k], dim=2), torch.cat([kv[1], v], dim=2)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=causal,
-            dropout_p=self.dropout if self.training else 0.0,
-        )  # (B, H, T, Dh)
-        b, _, t, _ = out.shape
+        dropout = self.dropout if self.training else 0.0
+        if q.device.type == "cpu" and torch.is_grad_enabled() and q.size(2) * k.size(2) <= EXPLICIT_ATTENTION_MAX:
+            out = explicit_attention(q, k, v, mask, causal, dropout)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=dropout)
+        b, _, t, _ = out.shape  # (B, H, T, Dh)
         return self.out_proj(out.transpose(1, 2).reshape(b, t, -1)), (k, v)
 
 
