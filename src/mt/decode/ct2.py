@@ -22,7 +22,7 @@ SentencePiece model); only the search of a batch is CTranslate2's. Its rules are
 
 On CPU, batches run side by side on CTranslate2 workers (its ``inter_threads``), each with
 ``intra_threads`` threads (default 1): for a model of this size, one thread per batch and one batch
-per core translated Multi30k 2x faster than all cores on one batch (docs/benchmarks.md).
+per core translated Multi30k more than twice as fast as all cores on one batch (docs/benchmarks.md).
 
 With these, greedy search gives mt's tokens up to floating-point ties, and beam search too except
 for the rare sentences whose search reaches the length limit or ends with more than ``beam_size``
