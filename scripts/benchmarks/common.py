@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mt.utils.cpu import usable_cores
 from mt.utils.errors import MTError
 
 GIB = 1024**3
@@ -47,10 +48,7 @@ def hydra_value(value: object) -> str:
 
 def cpu_count() -> int:
     """CPU cores this process may run on (the affinity mask, not the machine's total)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    return usable_cores()
 
 
 def machine_description() -> str:

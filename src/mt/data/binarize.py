@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -29,6 +28,7 @@ import sentencepiece as spm
 from tqdm import tqdm
 
 from mt.data.download import DataError
+from mt.utils.cpu import usable_cores
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +61,7 @@ def token_dtype(vocab_size: int) -> np.dtype:
 
 def resolve_workers(num_workers: int) -> int:
     """``num_workers`` processes, or one per CPU core available to us when it is 0."""
-    if num_workers > 0:
-        return num_workers
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    return num_workers if num_workers > 0 else usable_cores()
 
 
 def bin_path(directory: Path, split: str, lang: str) -> Path:

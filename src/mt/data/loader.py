@@ -13,7 +13,6 @@ trainer took last: ``state_dict`` is the exact resume point, as if there were no
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import numpy as np
 from mt.data.batching import EpochBatchSampler
 from mt.data.collate import Batch, collate
 from mt.data.dataset import TokenPairDataset
+from mt.utils.cpu import usable_cores
 
 _DONE = object()
 AUTO_PREFETCH = 4
@@ -37,8 +37,7 @@ def default_prefetch(on_cuda: bool, torch_threads: int, cores: int | None = None
     thread preempts one of them in the middle of a GEMM, and the step waits for it (about 8% slower
     on 2 cores; docs/benchmarks.md), so collating on demand between steps is faster.
     """
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores() if cores is None else cores
     return AUTO_PREFETCH if on_cuda or cores > torch_threads else 0
 
 

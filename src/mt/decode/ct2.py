@@ -32,7 +32,6 @@ hypotheses at its last step (CTranslate2 keeps its ``beam_size`` best by its own
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from mt.config import DecodeConfig
 from mt.data.tokenizer import Tokenizer
 from mt.decode.run import MAX_SOURCE_TOKENS, Translation, translate_with
 from mt.decode.search import Hypothesis, max_output_lengths, normalized_score
+from mt.utils.cpu import usable_cores
 from mt.utils.errors import MTError
 from mt.utils.extras import require
 
@@ -91,7 +91,7 @@ def load_ct2(model_dir: str | Path, device: str = "auto", *, threads: int = 0, i
     if device == "auto":
         device = "cuda" if ct2.get_cuda_device_count() > 0 else "cpu"
     if threads <= 0:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = usable_cores()
     if intra_threads < 1:
         raise MTError(f"ct2_intra_threads={intra_threads} must be at least 1")
     workers = max(1, threads // intra_threads) if device == "cpu" else 1
