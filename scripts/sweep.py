@@ -7,9 +7,12 @@ A sweep file names an experiment, the overrides every run gets (``base``), and s
 one thing; each of its runs starts from the best settings found so far (coordinate search), and the
 stage's best run by best valid BLEU becomes the start of the next stage. The best so far takes part in
 every stage without being rerun, so a stage only moves when a variant beats it on valid. Stages
-that only change decoding (``decode: true``) train nothing: they decode the best run's ``best.pt`` on
-the valid split with each variant's ``decode.*`` overrides; a variant with ``trainer.average_last=N``
-decodes the average of that run's last N step checkpoints instead.
+that only change decoding (``decode: true``, after the training stages) train nothing: they decode the
+best run's ``best.pt`` on the valid split with its recipe's decode settings plus each variant's
+``decode.*`` overrides; a variant with ``trainer.average_last=N`` decodes the average of that run's
+last N step checkpoints instead. The first decode stage also decodes the best run unchanged
+(``as-trained``): validation during training decodes in the training precision, evaluate.py in
+``decode.precision``, so a variant is compared with the same decoder, not with the training log.
 
 Runs go to ``outputs/sweeps/<sweep_id>/<stage>-<run>`` (``python scripts/compare_runs.py
 outputs/sweeps/<sweep_id>`` lists them). A run whose directory already holds results.json is not run
@@ -34,6 +37,9 @@ from mt.utils.cli import run_main
 from mt.utils.errors import MTError
 
 ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = "as-trained"
+"""The first decode-only stage's extra run: the best run decoded by evaluate.py with no change."""
+RECIPE_DECODE_KEYS = ("beam_size", "length_penalty", "max_len_a", "max_len_b", "min_len", "no_repeat_ngram_size")
 
 
 @dataclass
@@ -58,9 +64,14 @@ def load_sweep(path: Path) -> dict:
     for key in ("experiment", "sweep_id", "stages"):
         if not isinstance(spec, dict) or key not in spec:
             raise MTError(f"{path}: missing key {key!r} (see scripts/sweeps/multi30k_budget.yaml)")
+    decoding = False
     for stage in spec["stages"]:
         if not stage.get("name") or not isinstance(stage.get("runs"), dict) or not stage["runs"]:
             raise MTError(f"{path}: every stage needs a name and a mapping of runs, got {stage!r}")
+        if decoding and not stage.get("decode", False):
+            raise MTError(f"{path}: stage {stage['name']!r} trains after a decode-only stage; put the "
+                          f"decode-only stages last (their scores come from another decoder)")
+        decoding = decoding or bool(stage.get("decode", False))
     return spec
 
 
@@ -83,8 +94,19 @@ def averaged(run: Run) -> int:
     return int(values[-1]) if values and int(values[-1]) > 1 else 0
 
 
+def trained_decode(run_dir: Path) -> list[str]:
+    """The decode settings a trained run validated with (its ``.hydra/config.yaml``), as overrides,
+    so that evaluate.py starts from the recipe's decoding rather than from its own defaults."""
+    path = run_dir / ".hydra" / "config.yaml"
+    if not path.is_file():
+        return []
+    decode = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("decode") or {}
+    return [f"decode.{key}={decode[key]}" for key in RECIPE_DECODE_KEYS if key in decode]
+
+
 def decode_command(run: Run, source: Run, valid: dict, extra: list[str]) -> list[str]:
-    decode = [o for o in merge(run.overrides, extra) if o.startswith("decode.")]
+    changes = [o for o in merge(run.overrides, extra) if o.startswith("decode.")]
+    decode = merge(trained_decode(source.run_dir), changes)
     n = averaged(run)
     checkpoint = source.run_dir / "checkpoints" / (f"averaged_last{n}.pt" if n else "best.pt")
     return [sys.executable, str(ROOT / "evaluate.py"), f"checkpoint={checkpoint}", f"src={valid['src']}",
@@ -134,10 +156,14 @@ def run_sweep(spec: dict, out_dir: Path, extra: list[str], valid: dict, dry_run:
     """Every stage in order; returns all runs and the best one (by valid BLEU)."""
     runs: list[Run] = []
     best: Run | None = None
+    decoded = False  # whether best's score comes from evaluate.py (a decode-only stage)
     for stage in spec["stages"]:
         decode_only = bool(stage.get("decode", False))
         start = [] if best is None else best.overrides
-        for name, changes in stage["runs"].items():
+        variants, incumbent = dict(stage["runs"]), best
+        if decode_only and best is not None and not decoded:
+            variants, incumbent = {REFERENCE: [], **variants}, None  # compare decoder with decoder
+        for name, changes in variants.items():
             overrides = merge(start, list(changes or []))
             if not decode_only and best is not None and not best.decode_only and overrides == best.overrides:
                 continue  # the best so far, already run: it competes as it is
@@ -145,7 +171,7 @@ def run_sweep(spec: dict, out_dir: Path, extra: list[str], valid: dict, dry_run:
                       decode_only=decode_only)
             runner(spec, run, best, extra, valid, dry_run)
             runs.append(run)
-        contenders = [r for r in runs if r.stage == stage["name"]] + ([best] if best else [])
+        contenders = [r for r in runs if r.stage == stage["name"]] + ([incumbent] if incumbent else [])
         scored = [r for r in contenders if r.valid_bleu is not None]
         if scored:
             winner = max(scored, key=lambda r: r.valid_bleu)
@@ -155,6 +181,7 @@ def run_sweep(spec: dict, out_dir: Path, extra: list[str], valid: dict, dry_run:
                 best = winner
         elif best is None and contenders:
             best = contenders[0]  # dry run: carry the first variant so later stages have a start
+        decoded = decoded or decode_only
     return runs, best
 
 
