@@ -18,7 +18,10 @@ read from files only (no torch, no checkpoints), so it works on runs that are st
     best valid BLEU   max of the TensorBoard scalar valid/bleu
     test BLEU, chrF   results.json ``bleu`` and ``chrf`` (best.pt on the test split)
 
-A value that cannot be found shows as ``-``.
+A value that cannot be found shows as ``-``. ``--curve`` prints, instead, one row per validation of
+each run: its step, the minutes of training it took to get there (TensorBoard ``valid/minutes``,
+validation and checkpoints included; runs from before that scalar show ``-``) and its valid BLEU and
+chrF, i.e. quality against wall-clock time.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ COLUMNS = {  # key -> header
 NUMERIC = {"steps", "wall_time", "tok_per_s", "best_valid_bleu", "test_bleu", "test_chrf"}
 # Overrides that say where or how a run was started, not what was trained.
 BOOKKEEPING_KEYS = {"run_id", "run_dir", "work_dir", "trainer.progress", "data.cache_dir", "data.num_workers"}
+CURVE_COLUMNS = {"run": "run", "step": "step", "minutes": "minutes", "bleu": "valid BLEU", "chrf": "valid chrF"}
+CURVE_NUMERIC = {"step", "minutes", "bleu", "chrf"}
 TOK_PER_S_TAG = "train/tgt_tok_per_s"
 VALID_BLEU_TAG = "valid/bleu"
 
@@ -240,14 +245,25 @@ def summarize_run(run_dir: Path, label: str | None = None) -> dict[str, str]:
     }
 
 
-def to_markdown(rows: Iterable[dict[str, str]]) -> str:
+def curve_rows(run_dir: Path, label: str | None = None) -> list[dict[str, str]]:
+    """One row per validation of ``run_dir``: step, training minutes, valid BLEU and chrF."""
+    scalars = read_scalars(run_dir)
+    by_step = {tag: dict(scalars.get(f"valid/{tag}", [])) for tag in ("minutes", "bleu", "chrf")}
+    steps = sorted(set(by_step["bleu"]) | set(by_step["minutes"]))
+    return [{"run": label if label is not None else str(run_dir), "step": str(step),
+             "minutes": _fixed(by_step["minutes"].get(step), 1), "bleu": _fixed(by_step["bleu"].get(step), 2),
+             "chrf": _fixed(by_step["chrf"].get(step), 2)} for step in steps]
+
+
+def to_markdown(rows: Iterable[dict[str, str]], columns: dict[str, str] = COLUMNS,
+                numeric_keys: set[str] = NUMERIC) -> str:
     """A GitHub-flavoured Markdown table, columns padded, numbers right-aligned."""
     def clean(cell: str) -> str:
         return cell.replace("|", "\\|").replace("\n", " ")
 
-    table = [list(COLUMNS.values())] + [[clean(row[key]) for key in COLUMNS] for row in rows]
-    widths = [max(3, *(len(line[i]) for line in table)) for i in range(len(COLUMNS))]
-    numeric = [key in NUMERIC for key in COLUMNS]
+    table = [list(columns.values())] + [[clean(row[key]) for key in columns] for row in rows]
+    widths = [max(3, *(len(line[i]) for line in table)) for i in range(len(columns))]
+    numeric = [key in numeric_keys for key in columns]
 
     def line(cells: list[str]) -> str:
         padded = (c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric, strict=True))
@@ -258,13 +274,13 @@ def to_markdown(rows: Iterable[dict[str, str]]) -> str:
     return "\n".join([line(table[0]), rule, *(line(cells) for cells in table[1:])]) + "\n"
 
 
-def to_csv(rows: Iterable[dict[str, str]]) -> str:
+def to_csv(rows: Iterable[dict[str, str]], columns: dict[str, str] = COLUMNS) -> str:
     """CSV with the same header names and cells as the Markdown table."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS.values())
+    writer.writerow(columns.values())
     for row in rows:
-        writer.writerow(row[key] for key in COLUMNS)
+        writer.writerow(row[key] for key in columns)
     return out.getvalue()
 
 
@@ -287,6 +303,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--format", choices=("markdown", "csv"), default="markdown",
                         help="table format (default: markdown)")
     parser.add_argument("--output", metavar="FILE", help="write the table to FILE instead of stdout")
+    parser.add_argument("--curve", action="store_true",
+                        help="one row per validation instead: step, training minutes, valid BLEU and chrF")
     return parser.parse_args(argv)
 
 
@@ -298,8 +316,12 @@ def main(argv: list[str] | None = None) -> None:
         run_dirs: list[Path] = []
         for given in args.runs:
             run_dirs += [d for d in find_run_dirs(Path(given)) if d not in run_dirs]
-        rows = [summarize_run(d) for d in run_dirs]
-        table = to_csv(rows) if args.format == "csv" else to_markdown(rows)
+        if args.curve:
+            rows = [row for d in run_dirs for row in curve_rows(d)]
+            columns, numeric = CURVE_COLUMNS, CURVE_NUMERIC
+        else:
+            rows, columns, numeric = [summarize_run(d) for d in run_dirs], COLUMNS, NUMERIC
+        table = to_csv(rows, columns) if args.format == "csv" else to_markdown(rows, columns, numeric)
         if args.output:
             try:
                 Path(args.output).write_text(table, encoding="utf-8")

@@ -66,7 +66,7 @@ def test_tensorboard_holds_the_curves(trained):
     events = EventAccumulator(str(trained["run_dir"] / "tensorboard"), size_guidance={"scalars": 0})
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"train/loss", "train/lr", "valid/loss", "valid/bleu", "test/bleu", "test/bleu_tokenized"} <= tags
+    assert {"train/loss", "train/lr", "valid/loss", "valid/bleu", "valid/minutes", "test/bleu", "test/bleu_tokenized"} <= tags
 
 
 def test_translate_stdin_to_stdout_keeps_lines(trained):

@@ -106,6 +106,19 @@ def test_markdown_layout_is_exact(compare_runs, two_runs, capsys):
     )
 
 
+def test_curve_lists_every_validation_with_its_minutes(compare_runs, tmp_path, capsys):
+    make_run(tmp_path / "budget", name="multi30k_en_de",
+             scalars={"valid/bleu": [(200, 12.25), (400, 24.5)], "valid/chrf": [(200, 33.0), (400, 46.0)],
+                      "valid/minutes": [(200, 3.44), (400, 7.01)], "train/loss": [(50, 5.0)]})
+    make_run(tmp_path / "old", name="multi30k_en_de", scalars={"valid/bleu": [(800, 34.5)]})
+    compare_runs.main([str(tmp_path), "--curve"])
+    cells = markdown_cells(capsys.readouterr().out)
+    assert cells[0] == ["run", "step", "minutes", "valid BLEU", "valid chrF"]
+    assert cells[2:] == [[str(tmp_path / "budget"), "200", "3.4", "12.25", "33.00"],
+                         [str(tmp_path / "budget"), "400", "7.0", "24.50", "46.00"],
+                         [str(tmp_path / "old"), "800", "-", "34.50", "-"]]  # a run from before the minutes
+
+
 def test_csv_to_file_keeps_the_given_order(compare_runs, two_runs, tmp_path, capsys):
     out = tmp_path / "runs.csv"
     compare_runs.main(["outputs/wmt14/a", "outputs/demo/b", "outputs/wmt14/a", "--format", "csv",

@@ -56,7 +56,9 @@ class Validator:
         return {"loss": loss_sum / tokens, "nll": nll_sum / tokens, "ppl": perplexity(nll_sum / tokens)}
 
     def run(self, step: int) -> dict[str, float]:
-        """Valid loss/ppl (and BLEU/chrF when enabled), logged to TensorBoard and the console."""
+        """Valid loss/ppl (and BLEU/chrF when enabled), logged to TensorBoard and the console, with the
+        minutes of training (validation and checkpoints included) that the model took to get here."""
+        minutes = self.t.elapsed_s() / 60
         metrics = self.loss()
         if self.t.tc.valid_bleu:
             hyps = translate_across_ranks(self.t.model, self.t.tokenizer, self.src_lines, self.t.cfg.decode)
@@ -66,6 +68,7 @@ class Validator:
                 self._samples(hyps, step)
             scores = dist.broadcast_object(scores)
             metrics.update(bleu=scores["bleu"], chrf=scores["chrf"])
+        metrics["minutes"] = minutes  # x of the quality-against-time curve (compare_runs.py --curve)
         self.t.writer.scalars("valid", metrics, step)
         log.info("valid step %d | %s", step, " | ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
         return metrics
