@@ -121,7 +121,7 @@ def test_the_multi30k_sweep_file_dry_runs(sweep, capsys):
 def test_the_short_multi30k_sweep_file_dry_runs(sweep, capsys):
     sweep.main([str(SCRIPTS / "sweeps" / "multi30k_budget_short.yaml"), "data.local_dir=/data/m30k", "--dry-run"])
     out = capsys.readouterr().out
-    assert len([line for line in out.splitlines() if "train.py" in line]) == 3  # base, 2048 tokens, lr 3e-3
+    assert len([line for line in out.splitlines() if "train.py" in line]) == 4  # base, 2048 tokens, lr 3e-3, BPE
     assert "test_2016" not in out and "average-as-trained" in out
 
 
