@@ -14,10 +14,11 @@ DOCUMENTED = {
     "demo": {"data.source": "demo", "model.encoder_layers": 2, "model.d_model": 256},
     "multi30k_en_de": {
         "data.source": "local", "data.src_lang": "en", "data.tgt_lang": "de",
-        "tokenizer.vocab_size": 8000, "tokenizer.model_type": "unigram",
+        "tokenizer.vocab_size": 8000, "tokenizer.model_type": "bpe", "trainer.budget_min": 30.0,
         "model.encoder_layers": 3, "model.decoder_layers": 3, "model.d_model": 256, "model.n_heads": 4,
         "model.ffn_dim": 1024, "model.tie_embeddings": True, "optim.label_smoothing": 0.1,
-        "trainer.max_tokens": 4096, "decode.no_repeat_ngram_size": 3,
+        "trainer.max_tokens": 2048, "trainer.average_last": 3, "decode.beam_size": 6,
+        "decode.no_repeat_ngram_size": 3,
     },
     "wmt14_en_de": {
         "data.source": "hf", "data.hf_path": "wmt/wmt14", "data.hf_config": "de-en",
