@@ -46,11 +46,6 @@ def hydra_value(value: object) -> str:
     return "'" + text.replace("'", "\\'") + "'"
 
 
-def cpu_count() -> int:
-    """CPU cores this process may run on (the affinity mask, not the machine's total)."""
-    return usable_cores()
-
-
 def machine_description() -> str:
     """One line naming the CPU, usable cores, memory, OS and Python, for comparing results."""
     cpu = platform.processor() or platform.machine()
@@ -66,7 +61,7 @@ def machine_description() -> str:
                 break
     except OSError:  # no /proc (not Linux): the platform module's answer has to do
         pass
-    return (f"{cpu}, {cpu_count()} of {os.cpu_count()} CPUs usable{memory}, "
+    return (f"{cpu}, {usable_cores()} of {os.cpu_count()} CPUs usable{memory}, "
             f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
 
 

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import BenchmarkError, cpu_count, hydra_value, log, machine_description, run_measured
+from benchmarks.common import BenchmarkError, hydra_value, log, machine_description, run_measured
 from mt.data.batching import BUCKET_ORDERS
+from mt.utils.cpu import usable_cores
 
 SCRIPTS = Path(__file__).resolve().parents[1]
 PREPARE_SCRIPT = SCRIPTS / "prepare_data.py"
@@ -360,7 +361,7 @@ def _run_in(base: Path, args: argparse.Namespace) -> dict:
         "vocab_size": meta["vocab_size"],
         "input_sentence_size": args.input_sentence_size,
         "num_workers": args.num_workers,
-        "cpu_count": cpu_count(),
+        "cpu_count": usable_cores(),
         "machine": machine_description(),
         "stages_s": stage_seconds(first.marks, first.seconds),
         "stages_cpu_s": stage_seconds(first.mark_cpu, first.cpu_s),
