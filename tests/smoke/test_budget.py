@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from mt.checkpoint import LAST, load_checkpoint
 from mt.config import train_config
 from mt.train import trainer as trainer_module
 from mt.train.trainer import Trainer
@@ -55,11 +56,12 @@ def _budget_trainer(run_dir: Path, cache: Path, monkeypatch, clock: FakeClock, *
 
     def slow_validate():
         clock.now += 5.0
+        trainer.validated_at.append(trainer.step)
         return validate()
 
     monkeypatch.setattr(trainer, "train_step", slow_step)
     monkeypatch.setattr(trainer, "validate", slow_validate)
-    trainer.lrs = lrs
+    trainer.lrs, trainer.validated_at = lrs, []
     return trainer
 
 
@@ -87,6 +89,22 @@ def test_budget_run_reaches_the_floor_with_its_last_update(tmp_path, tiny_cache,
     assert clock.now == 60.0  # the final validation fits in the budget
     assert trainer.stop["bound"] == "trainer.budget_min=1" and trainer.stop["warning"] is None
     assert trainer.stop["schedule_progress"] == 1.0
+
+
+def test_validation_that_ends_past_the_deadline_is_the_final_one(tmp_path, tiny_cache, monkeypatch):
+    """Validation every 24 updates: the one after update 48 (53 s) runs until 58 s, past the 55 s
+    deadline. The run stops there, inside its budget, instead of doing update 49 and validating the
+    same model again (which would end at 64 s)."""
+    clock = FakeClock()
+    trainer = _budget_trainer(tmp_path / "run", tiny_cache, monkeypatch, clock, "trainer.valid_every=24")
+    try:
+        assert trainer.train() == "budget"
+    finally:
+        trainer.close()
+    assert trainer.step == 48 and trainer.validated_at == [24, 48]
+    assert clock.now == 58.0
+    assert trainer.stop["schedule_progress"] == 1.0 and trainer.stop["warning"] is None
+    assert load_checkpoint(trainer.ckpt_dir / LAST)["trainer"]["step"] == 48
 
 
 def test_resumed_budget_run_continues_from_the_recorded_elapsed_time(tmp_path, tiny_cache, monkeypatch):

@@ -157,6 +157,9 @@ class Trainer:
             validated = (due and self.step % self.tc.valid_every == 0) or reason in _END_REASONS
             if validated and self.validate() and not reason:
                 reason = "patience"
+            if validated and not reason:  # a validation that ran past a bound (the budget) was the final one
+                self.train_time_s = self.elapsed_s()
+                reason = self._stop_reason()
             if (due and self.step % self.tc.save_every == 0) or reason:
                 self.save()
             if validated and not reason:  # what the final validation and checkpoint will take
