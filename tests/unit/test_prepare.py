@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import logging
+import os
 import random
 import sys
 import types
@@ -189,7 +190,26 @@ def test_edited_local_files_are_reported_on_reuse(corpus, tmp_path, caplog):
     write_split(corpus, "test", random_pairs(9, seed=5))
     with caplog.at_level(logging.WARNING, logger="mt.data"):
         prepare_data(data_cfg, tok_cfg, tmp_path, progress=False)
-    assert "input files changed" in caplog.text
+    assert "input files changed" in caplog.text and "test.de" in caplog.text and "train.de" not in caplog.text
+
+
+def test_copied_local_files_with_new_times_are_not_reported(corpus, tmp_path, caplog):
+    """A copy or a sync gives the same content new modification times: the recorded digest says
+    nothing changed. The same size with other content is still reported."""
+    data_cfg, tok_cfg = configs(corpus)
+    prepare_data(data_cfg, tok_cfg, tmp_path, progress=False)
+    for path in corpus.iterdir():
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    with caplog.at_level(logging.WARNING, logger="mt.data"):
+        prepare_data(data_cfg, tok_cfg, tmp_path, progress=False)
+    assert "input files changed" not in caplog.text
+    valid = next(corpus.glob("*valid*.en"))
+    text = valid.read_bytes()
+    valid.write_bytes(text[::-1])  # same size, other content, another time
+    os.utime(valid, ns=(valid.stat().st_atime_ns, valid.stat().st_mtime_ns + 2 * 10**9))
+    with caplog.at_level(logging.WARNING, logger="mt.data"):
+        prepare_data(data_cfg, tok_cfg, tmp_path, progress=False)
+    assert "input files changed" in caplog.text and valid.name in caplog.text
 
 
 def test_demo_source(tmp_path, monkeypatch):

@@ -318,14 +318,16 @@ def _is_complete(directory: Path, key: str) -> bool:
 def _log_reuse(directory: Path, data_cfg: DataConfig, work_dir: Path) -> None:
     logger.info("reusing prepared data in %s", directory)
     meta = json.loads((directory / META_FILE).read_text())
-    if meta.get("inputs") != _input_fingerprint(data_cfg, work_dir):
+    changed = _changed_inputs(meta.get("inputs", []), _input_fingerprint(data_cfg, work_dir, digest=False))
+    if changed:
         logger.warning(
-            "the input files changed since %s was prepared; delete that directory to prepare again",
-            directory,
+            "the input files changed since %s was prepared (%s); delete that directory to prepare again",
+            directory, ", ".join(changed),
         )
 
 
-def _input_fingerprint(data_cfg: DataConfig, work_dir: Path) -> list[list]:
+def _input_fingerprint(data_cfg: DataConfig, work_dir: Path, digest: bool = True) -> list[list]:
+    """[path, size, mtime_ns, sha256] of every local input (without the digest when ``digest`` is off)."""
     # Local files can be edited in place without any setting changing; remember what was read.
     if data_cfg.source != "local":
         return []
@@ -334,8 +336,31 @@ def _input_fingerprint(data_cfg: DataConfig, work_dir: Path) -> list[list]:
         for p in local_paths(data_cfg, split, work_dir):
             with contextlib.suppress(OSError):
                 st = p.stat()
-                found.append([str(p.resolve()), st.st_size, st.st_mtime_ns])
+                found.append([str(p.resolve()), st.st_size, st.st_mtime_ns, *([_file_digest(p)] if digest else [])])
     return found
+
+
+def _changed_inputs(recorded: list[list], current: list[list]) -> list[str]:
+    """Paths whose size or content differs from what was prepared, and inputs added or gone. A new
+    modification time alone (a copy, a sync) is checked against the recorded content digest."""
+    before = {entry[0]: entry for entry in recorded}
+    now = {entry[0]: entry for entry in current}
+    changed = sorted(set(before) ^ set(now))
+    for path in sorted(set(before) & set(now)):
+        old, new = before[path], now[path]
+        if old[1] != new[1]:
+            changed.append(path)
+        elif old[2] != new[2] and (len(old) < 4 or old[3] != _file_digest(Path(path))):
+            changed.append(path)  # meta files from before the digest: the time is all there is
+    return changed
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _remove_leftovers(final: Path) -> None:
