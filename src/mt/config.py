@@ -148,6 +148,11 @@ class TrainerConfig:
     on CPU and fp16 on older GPUs."""
     threads: int = 0
     """CPU threads for torch; 0 leaves torch's default."""
+    keep_freed_memory: bool = True
+    """Training on CPU under glibc: malloc keeps freed memory for reuse instead of returning it to the
+    kernel, so each step does not fault in and zero its activations afresh (M30K-small: 3-5x fewer
+    page faults, a median 8% more tokens/s in five pairs); the process keeps its peak memory. Does
+    nothing when training on GPUs."""
     compile: bool = False
     """Wrap the model in ``torch.compile``."""
     seed: int = 1
