@@ -1,5 +1,5 @@
 """``keep_freed_memory``: with it, a loop that allocates and frees activation-sized tensors stops
-page-faulting its memory in afresh. Each case runs in its own process: the setting is process-wide."""
+page-faulting its memory in afresh. The loop runs in its own process: the setting is process-wide."""
 
 import subprocess
 import sys
@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 SCRIPT = """
 import resource, sys, torch
 from mt.utils.cpu import keep_freed_memory
-if sys.argv[1] == "on" and not keep_freed_memory():
+if not keep_freed_memory():
     print("unsupported")
     sys.exit(0)
 def step():  # tensors of 4-24 MiB, made and freed in another order, as a training step does
@@ -27,15 +27,15 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def _faults(mode: str) -> str:
-    out = subprocess.run([sys.executable, "-c", SCRIPT, mode], cwd=ROOT, capture_output=True, text=True,
+def _faults_with_the_setting() -> str:
+    out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True,
                          timeout=120, env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""})
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout.strip()
 
 
 def test_freed_memory_is_reused_instead_of_faulted_in_again():
-    on = _faults("on")
+    on = _faults_with_the_setting()
     if on == "unsupported":
         pytest.skip("no glibc malloc in this process")
     # 20 steps each make 132 MiB of tensors: 675,840 pages of 4 KiB if none were reused. glibc's own
