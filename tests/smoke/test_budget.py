@@ -9,6 +9,10 @@ The fake clock makes the run deterministic and fast, and lets the expected steps
 - updates 21-40 end at 26-45 s, the validation after update 40 runs until 50 s, updates 41-45 end
   at 51-55 s: update 45 is the last, the decay reaches the floor with it, and the final validation
   ends the run at 60 s, the budget.
+
+When the first validation moves the deadline from 60 s to 55 s, the decay is anchored at the end of
+update 21 (26 s), at the progress it had there on the way to 60 s (22/56), and runs linearly from
+there to 1 at 55 s.
 """
 
 import json
@@ -41,7 +45,10 @@ class FakeClock:
         return self.now
 
 
-def _budget_trainer(run_dir: Path, cache: Path, monkeypatch, clock: FakeClock, *extra: str) -> Trainer:
+def _budget_trainer(run_dir: Path, cache: Path, monkeypatch, clock: FakeClock, *extra: str,
+                    validation_s: tuple[float, ...] = (5.0,)) -> Trainer:
+    """A budget trainer on ``clock``: 1 s per update; validation n takes ``validation_s[n]`` seconds
+    (the last value repeats)."""
     monkeypatch.setattr(trainer_module, "time", clock)
     cfg = train_config(compose_train([*TINY, *BUDGET, f"data.cache_dir={cache}", *extra], run_dir, ROOT))
     trainer = Trainer(cfg, run_dir)
@@ -55,7 +62,7 @@ def _budget_trainer(run_dir: Path, cache: Path, monkeypatch, clock: FakeClock, *
         return stats
 
     def slow_validate():
-        clock.now += 5.0
+        clock.now += validation_s[min(len(trainer.validated_at), len(validation_s) - 1)]
         trainer.validated_at.append(trainer.step)
         return validate()
 
@@ -81,14 +88,38 @@ def test_budget_run_reaches_the_floor_with_its_last_update(tmp_path, tiny_cache,
     assert lrs[3] == pytest.approx(PEAK)  # warm-up ends with update 4
     # Update 5 is planned to end at 5 s, with 60 s left before anything about validation is known.
     assert lrs[4] == pytest.approx(_cosine(1 / 56))
-    # Update 21 starts after the first validation (25 s) and ends at 26 s; the deadline is now 55 s.
-    assert lrs[20] == pytest.approx(_cosine(22 / 51))
-    assert lrs[43] == pytest.approx(_cosine(50 / 51)) and lrs[43] > MIN_LR
+    # Update 21 starts after the first validation (25 s) and ends at 26 s: it keeps the progress it
+    # had on the way to 60 s; from there the decay runs to the new deadline, 55 s.
+    anchored = 22 / 56
+    assert lrs[20] == pytest.approx(_cosine(anchored))
+    assert lrs[21] == pytest.approx(_cosine(anchored + (1 - anchored) * 1 / 29))
+    assert lrs[43] == pytest.approx(_cosine(anchored + (1 - anchored) * 28 / 29)) and lrs[43] > MIN_LR
     assert lrs[44] == pytest.approx(MIN_LR)  # the budget's last update runs at the floor
     assert all(a >= b for a, b in zip(lrs[4:], lrs[5:], strict=False))
     assert clock.now == 60.0  # the final validation fits in the budget
     assert trainer.stop["bound"] == "trainer.budget_min=1" and trainer.stop["warning"] is None
     assert trainer.stop["schedule_progress"] == 1.0
+
+
+def test_learning_rate_never_rises_when_later_validations_are_faster(tmp_path, tiny_cache, monkeypatch):
+    """Validation every 10 updates, taking 12 s, then 2 s, then 4 s: the validation after update 10
+    ends at 22 s and moves the deadline from 60 s to 48 s; the one after update 20 ends at 34 s and
+    moves it out to 58 s; the one after update 30 ends at 48 s and brings it back to 56 s. Updates
+    31-38 end at 49-56 s and the final validation ends the run at 60 s. Before the decay was
+    anchored, update 21 ran at a higher learning rate than update 20."""
+    clock = FakeClock()
+    trainer = _budget_trainer(tmp_path / "run", tiny_cache, monkeypatch, clock, "trainer.valid_every=10",
+                              validation_s=(12.0, 2.0, 4.0))
+    try:
+        assert trainer.train() == "budget"
+    finally:
+        trainer.close()
+    lrs = trainer.lrs
+    assert trainer.validated_at == [10, 20, 30, 38] and clock.now == 60.0
+    after_warmup = lrs[3:]
+    rises = [(i + 4, a, b) for i, (a, b) in enumerate(zip(after_warmup, after_warmup[1:], strict=False)) if b > a]
+    assert not rises, rises
+    assert lrs[-1] == pytest.approx(MIN_LR)
 
 
 def test_validation_that_ends_past_the_deadline_is_the_final_one(tmp_path, tiny_cache, monkeypatch):

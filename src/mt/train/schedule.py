@@ -9,6 +9,10 @@ The budget covers the whole training loop: updates, periodic validations and che
 of it is kept free for the final validation and checkpoint (``reserve_s``, the measured duration of
 the latest validation plus checkpoint), so that ``best.pt`` is chosen and written when the budget
 ends. Data preparation before the first update and the test scoring after training are outside it.
+
+Each validation moves that deadline a little (a faster one later, a slower one earlier). The decay
+then bends towards the new deadline from where it stands, so the learning rate never jumps, and
+never rises after warm-up.
 """
 
 from __future__ import annotations
@@ -33,7 +37,10 @@ class Schedule:
     warmup_end_s: float | None = None
     """Elapsed seconds when warm-up ended (None while it runs): the time decay starts there."""
     reserve_s: float = 0.0
-    """Seconds kept at the budget's end for the final validation and checkpoint."""
+    """Seconds kept at the budget's end for the final validation and checkpoint (see ``set_reserve``)."""
+    anchor: tuple[float, float] | None = None
+    """(elapsed seconds, time progress) from which the time decay runs on to the deadline, set when
+    the deadline moved after warm-up; None: it runs from the end of warm-up at progress 0."""
 
     def __post_init__(self) -> None:
         if self.optim.warmup_steps <= 0 and self.warmup_end_s is None:
@@ -59,9 +66,24 @@ class Schedule:
         by_steps = step_progress(step, self.optim, self.max_steps)
         if not self.budget_s or self.warmup_end_s is None:
             return by_steps
-        span = self.deadline_s - self.warmup_end_s
-        by_time = 1.0 if span <= 0 else (elapsed_s - self.warmup_end_s) / span
-        return min(1.0, max(by_steps, by_time, 0.0))
+        return min(1.0, max(by_steps, self._time_progress(elapsed_s), 0.0))
+
+    def _time_progress(self, elapsed_s: float) -> float:
+        """Linear in time from the anchor (or the end of warm-up) to 1 at the deadline."""
+        start_s, start = self.anchor or (self.warmup_end_s, 0.0)
+        span = self.deadline_s - start_s
+        return 1.0 if span <= 0 else max(start, start + (1.0 - start) * (elapsed_s - start_s) / span)
+
+    def set_reserve(self, reserve_s: float, at_s: float) -> None:
+        """Keep ``reserve_s`` seconds for the final validation from now on. Moving the deadline after
+        warm-up anchors the decay at ``at_s`` (the end of the coming update), at the progress it has
+        there: that update's learning rate is unchanged, and the decay reaches its floor at the new
+        deadline, however the validations' durations vary."""
+        if reserve_s == self.reserve_s:
+            return
+        if self.budget_s and self.warmup_end_s is not None:
+            self.anchor = (at_s, min(1.0, max(0.0, self._time_progress(at_s))))
+        self.reserve_s = reserve_s
 
     def lr(self, step: int, elapsed_s: float) -> float:
         """Learning rate of update ``step`` (1-based), expected to end at ``elapsed_s`` seconds."""
@@ -74,11 +96,14 @@ class Schedule:
             self.warmup_end_s = elapsed_s
 
     def state_dict(self) -> dict:
-        return {"warmup_end_s": self.warmup_end_s, "reserve_s": self.reserve_s}
+        return {"warmup_end_s": self.warmup_end_s, "reserve_s": self.reserve_s,
+                "anchor": None if self.anchor is None else list(self.anchor)}
 
     def load_state_dict(self, state: dict) -> None:
         self.warmup_end_s = state.get("warmup_end_s", self.warmup_end_s)
         self.reserve_s = state.get("reserve_s", 0.0)
+        anchor = state.get("anchor")
+        self.anchor = None if anchor is None else (float(anchor[0]), float(anchor[1]))
 
 
 _BOUNDS = {  # stop reason -> (config key, what the bound is)

@@ -25,7 +25,7 @@ from mt.data.collate import Batch
 from mt.data.loader import BatchLoader, default_prefetch
 from mt.train.loss import perplexity, projected_label_smoothed_nll
 from mt.train.metrics import MetricsWriter, TrainMeter
-from mt.train.optim import build_optimizer, set_lr
+from mt.train.optim import build_optimizer, set_lr, total_norm
 from mt.train.schedule import Schedule, stop_report
 from mt.train.setup import build_model, load_data, resolve_precision, wrap_model
 from mt.train.validate import Validator
@@ -84,6 +84,7 @@ class Trainer:
         self.schedule = Schedule.from_config(cfg.optim, self.tc)
         self._clock: tuple[float, float] | None = None  # (perf_counter, train_time_s) when train() began
         self._last_update_s = self._update_end_s = self.last_lr = 0.0
+        self._measured_reserve_s = self.schedule.reserve_s
         self.stop: dict = {}
         self._stop_signal: int | None = None
         self._maybe_resume()
@@ -166,7 +167,7 @@ class Trainer:
             if (due and self.step % self.tc.save_every == 0) or reason:
                 self.save()
             if validated and not reason:  # what the final validation and checkpoint will take
-                self.schedule.reserve_s = self.elapsed_s() - checkpoint_start
+                self._measured_reserve_s = self.elapsed_s() - checkpoint_start
         return reason
 
     def _report_stop(self, reason: str) -> None:
@@ -232,13 +233,14 @@ class Trainer:
 
     def _plan_update(self) -> float:
         """Start an update: returns the elapsed time now and sets when the update should end (now
-        plus the previous update's duration). Under DDP a budget run's ranks agree on that time and
-        on the reserve, so they all use the same learning rate."""
+        plus the previous update's duration), and the reserve last measured. Under DDP a budget run's
+        ranks agree on both, so they all use the same learning rate."""
         now = self.elapsed_s()
-        values = [now + self._last_update_s, self.schedule.reserve_s]
+        values = [now + self._last_update_s, self._measured_reserve_s]
         if self.tc.budget_min and self.info.distributed:
             values = [v / self.info.world_size for v in dist.all_reduce_sum(values)]
-        self._update_end_s, self.schedule.reserve_s = values
+        self._update_end_s, self._measured_reserve_s = values
+        self.schedule.set_reserve(self._measured_reserve_s, at_s=self._update_end_s)
         return now
 
     def _next_lr(self) -> float:
@@ -252,7 +254,7 @@ class Trainer:
         a NaN gradient with a finite loss must not reach the weights). Returns (norm, applied)."""
         self.scaler.unscale_(self.optimizer)  # fp16 only; records the overflow for scaler.update()
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        grad_norm = torch.nn.utils.get_total_norm(grads) * grad_factor  # of the final gradient
+        grad_norm = total_norm(grads) * grad_factor  # of the final gradient
         max_norm = self.cfg.optim.clip_norm if self.cfg.optim.clip_norm > 0 else float("inf")
         torch._foreach_mul_(grads, grad_factor * torch.clamp(max_norm / (grad_norm + 1e-6), max=1.0))
         applied = bool(torch.isfinite(grad_norm))  # the update's one host sync; equal on all ranks
@@ -358,6 +360,7 @@ class Trainer:
         self.best_score, self.bad_validations = t["best_score"], t["bad_validations"]
         self.train_time_s = t["train_time_s"]
         self.schedule.load_state_dict(t.get("schedule", {}))
+        self._measured_reserve_s = self.schedule.reserve_s
         same_ranks = t.get("world_size", 1) == self.info.world_size  # else restart the saved epoch
         self.loader.load_state_dict(t["sampler"] if same_ranks else {"epoch": t["epoch"], "position": 0})
         rng = state["rng"][min(self.info.rank, len(state["rng"]) - 1)]
