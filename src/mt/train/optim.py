@@ -62,6 +62,21 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig, device_type: str) -> tor
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=fused or None)
 
 
+def total_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The L2 norm of all ``tensors`` together, as a device tensor (no host sync): one multi-tensor
+    kernel per device and dtype, as ``clip_grad_norm_`` computes it. (``torch.nn.utils.get_total_norm``
+    does the same from torch 2.6; this keeps the declared floor, 2.4.)"""
+    if not tensors:
+        return torch.zeros(())
+    groups: dict[tuple, list[torch.Tensor]] = {}
+    for t in tensors:
+        groups.setdefault((t.device, t.dtype), []).append(t)
+    device = tensors[0].device
+    norms = [n.to(device=device, dtype=torch.float32) for group in groups.values()
+             for n in torch._foreach_norm(group)]
+    return torch.linalg.vector_norm(torch.stack(norms))
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
