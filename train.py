@@ -16,7 +16,7 @@ def main(cfg: DictConfig) -> None:
     from mt.config import train_config
     from mt.train.run import run
 
-    run_main(lambda: run(train_config(OmegaConf.to_container(cfg, resolve=True))))
+    run_main(lambda: run(train_config(OmegaConf.to_container(cfg, resolve=True)), own_process=True))
 
 
 if __name__ == "__main__":

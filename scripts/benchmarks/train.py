@@ -152,6 +152,7 @@ def _timed_updates(trainer, step, batches: Iterator, args: argparse.Namespace) -
 
 
 def run(args: argparse.Namespace) -> dict:
+    from mt.train.run import tune_process
     from mt.train.trainer import Trainer
     from mt.utils.logging import setup_logging
 
@@ -168,6 +169,7 @@ def run(args: argparse.Namespace) -> dict:
             raise BenchmarkError("--compile applies to mt's loop only; the plain loop is never compiled")
         started = time.perf_counter()
         trainer = Trainer(cfg, Path(tmp))
+        tune_process(trainer)  # a process of its own, like train.py: both loops get the same allocator
         setup_s = time.perf_counter() - started
         if args.prepare_only:
             trainer.close()

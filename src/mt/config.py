@@ -152,7 +152,10 @@ class TrainerConfig:
     """Training on CPU under glibc: malloc keeps freed memory for reuse instead of returning it to the
     kernel, so each step does not fault in and zero its activations afresh (M30K-small: 3-5x fewer
     page faults, a median 8% more tokens/s in five pairs); the process keeps its peak memory. Does
-    nothing when training on GPUs."""
+    nothing when training on GPUs. Process-wide, so only train.py (and the benchmarks) apply it: a
+    Trainer built in a notebook leaves malloc alone. Without code, glibc's environment variables do
+    the same: ``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647
+    MALLOC_TOP_PAD_=268435456``."""
     compile: bool = False
     """Wrap the model in ``torch.compile``."""
     seed: int = 1

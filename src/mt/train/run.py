@@ -13,19 +13,25 @@ from mt.eval.metrics import character_loop_lines
 from mt.train.trainer import Trainer
 from mt.train.validate import score_split
 from mt.utils import dist
+from mt.utils.cpu import keep_freed_memory
 from mt.utils.io import write_json
 from mt.utils.logging import get_logger, setup_logging
 
 log = get_logger(__name__)
 
 
-def run(cfg: TrainConfig) -> dict:
+def run(cfg: TrainConfig, *, own_process: bool = False) -> dict:
     """Train (or resume) the run in ``cfg.run_dir``, then score the test split with the best model
-    (``trainer.test_at_end``) and write results.json."""
+    (``trainer.test_at_end``) and write results.json.
+
+    ``own_process``: the process exists for this run (train.py), so process-wide settings apply too
+    (``trainer.keep_freed_memory``); a notebook or a library caller keeps its process as it was."""
     run_dir = Path(cfg.run_dir)
     setup_logging(run_dir / "train.log")
     log.info("run dir: %s", run_dir.resolve())
     trainer = Trainer(cfg, run_dir)
+    if own_process:
+        tune_process(trainer)
     try:
         reason = trainer.train()
         if reason == "signal":
@@ -37,6 +43,13 @@ def run(cfg: TrainConfig) -> dict:
         trainer.close()
         dist.destroy_distributed()
     return results
+
+
+def tune_process(trainer: Trainer) -> None:
+    """Process-wide settings for a process that only trains: on the CPU, glibc's malloc keeps freed
+    memory for reuse (``trainer.keep_freed_memory``)."""
+    if trainer.device.type == "cpu" and trainer.tc.keep_freed_memory and not keep_freed_memory():
+        log.info("trainer.keep_freed_memory: no glibc malloc here; the allocator is left as it is")
 
 
 def final_evaluation(trainer: Trainer, reason: str) -> dict:

@@ -30,7 +30,6 @@ from mt.train.schedule import Schedule, stop_report
 from mt.train.setup import build_model, load_data, resolve_precision, wrap_model
 from mt.train.validate import Validator
 from mt.utils import dist
-from mt.utils.cpu import keep_freed_memory
 from mt.utils.device import autocast, resolve_device
 from mt.utils.errors import MTError
 from mt.utils.logging import get_logger
@@ -52,8 +51,6 @@ class Trainer:
         self.precision = resolve_precision(self.device, self.tc.precision)
         if self.tc.threads > 0:
             torch.set_num_threads(self.tc.threads)
-        if self.device.type == "cpu" and self.tc.keep_freed_memory and not keep_freed_memory():
-            log.info("trainer.keep_freed_memory: no glibc malloc here; the allocator is left as it is")
         torch.manual_seed(self.tc.seed + self.info.rank)  # per-rank dropout; the data order is seeded apart
 
         self.data = load_data(cfg, self.info)
