@@ -2,7 +2,8 @@
 
 One model is trained for a few hundred updates on the tiny demo corpus (seconds), exported both ways,
 and decoded by mt, by CTranslate2 and by ``transformers``: greedy outputs must be identical, beam
-outputs score within 0.3 BLEU of mt's.
+outputs score within 0.3 BLEU of mt's. A second one, trained with ``model.tie_embeddings=false``, checks
+the Hugging Face export of separate source, target and output embeddings.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from mt.config import ConfigError, DecodeConfig, ExportConfig, export_config, tr
 from mt.decode.ct2 import load_ct2, translate_nbest_ct2
 from mt.decode.run import load_for_inference, translate_nbest
 from mt.eval.metrics import score_corpus
-from mt.export.hf import interleaved_to_halves, load_marian, marian_translate
+from mt.export.hf import export_huggingface, interleaved_to_halves, load_marian, marian_translate
 from mt.export.run import export
-from mt.model.transformer import sinusoidal_positions
+from mt.model.transformer import Transformer, sinusoidal_positions
 from mt.utils.errors import MTError
 from tests.conftest import ROOT, TINY, run_cli
 
@@ -63,6 +64,26 @@ def hf_dir(run_dir) -> Path:
     export(ExportConfig(checkpoint=str(run_dir / "checkpoints" / "best.pt"), format="huggingface",
                         output=str(out)))
     return out
+
+
+@pytest.fixture(scope="module")
+def untied_run_dir(tmp_path_factory, tiny_cache) -> Path:
+    """The same tiny model trained with separate source, target and output embeddings."""
+    run = tmp_path_factory.mktemp("export-untied") / "run"
+    out = run_cli(["train.py", *TINY, *TRAIN, "model.tie_embeddings=false", f"hydra.run.dir={run}",
+                   f"data.cache_dir={tiny_cache}"], cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return run
+
+
+def _load_cleanly(hf_dir: Path):
+    """``MarianMTModel.from_pretrained`` of ``hf_dir``, asserting that every stored tensor found its
+    parameter and every parameter its tensor (positions excepted: Marian rebuilds them)."""
+    from transformers import MarianMTModel
+
+    model, loading = MarianMTModel.from_pretrained(hf_dir, output_loading_info=True)
+    assert not loading["missing_keys"] and not loading["unexpected_keys"] and not loading["mismatched_keys"], loading
+    return model.eval()
 
 
 def _mt(mt_model, lines, beam):
@@ -118,12 +139,12 @@ def test_parallel_ctranslate2_workers_match_one_and_leave_torch_threads_alone(ct
 
 
 def test_hugging_face_directory_loads_with_plain_transformers(hf_dir, run_dir, mt_model):
-    from transformers import MarianMTModel, MarianTokenizer
+    from transformers import MarianTokenizer
 
     names = {p.name for p in hf_dir.iterdir()}
     assert {"config.json", "model.safetensors", "source.spm", "target.spm", "vocab.json",
             "tokenizer_config.json", "generation_config.json", "README.md"} <= names
-    model, hf_tok = MarianMTModel.from_pretrained(hf_dir), MarianTokenizer.from_pretrained(hf_dir)
+    model, hf_tok = _load_cleanly(hf_dir), MarianTokenizer.from_pretrained(hf_dir)
     models, tokenizer, _ = mt_model
     line = "she sees two small cats"
     assert hf_tok([line])["input_ids"][0] == tokenizer.encode(line) + [tokenizer.eos_id]  # </s> appended
@@ -133,13 +154,51 @@ def test_hugging_face_directory_loads_with_plain_transformers(hf_dir, run_dir, m
     src = torch.tensor([tokenizer.encode(line) + [tokenizer.eos_id]])
     tgt = torch.tensor([[tokenizer.bos_id] + tokenizer.encode("sie sieht")])
     with torch.no_grad():
-        theirs = model.eval()(input_ids=src, decoder_input_ids=tgt).logits
+        theirs = model(input_ids=src, decoder_input_ids=tgt).logits
         ours = models[0](src, tgt)
     assert torch.allclose(theirs, ours, atol=1e-4)
     card = (hf_dir / "README.md").read_text()
     results = json.loads((run_dir / "results.json").read_text())
     assert f"{results['bleu']:.2f}" in card and results["signatures"]["bleu"] in card
     assert "demo" in card and "d_model: 64" in card
+
+
+def test_untied_embeddings_export_loads_and_decodes_as_mt(untied_run_dir, test_set, tmp_path):
+    """model.tie_embeddings=false: Marian gets separate encoder, decoder and output embeddings."""
+    src, _ = test_set
+    mt_model = load_for_inference([untied_run_dir / "checkpoints" / "best.pt"], "cpu")
+    assert mt_model[0][0].output_proj is not None  # really untied
+    hf_dir = tmp_path / "hf"
+    export(ExportConfig(checkpoint=str(untied_run_dir / "checkpoints" / "best.pt"), format="huggingface",
+                        output=str(hf_dir)))
+    config = json.loads((hf_dir / "config.json").read_text())
+    assert not config["share_encoder_decoder_embeddings"] and not config["tie_word_embeddings"]
+    model = _load_cleanly(hf_dir)
+    assert model.model.encoder.embed_tokens.weight is not model.model.decoder.embed_tokens.weight
+    assert model.lm_head.weight is not model.model.decoder.embed_tokens.weight
+    reference = [t.tokens for t in _mt(mt_model, src, beam=1)]
+    assert sum(len(t) > 2 for t in reference) > 30
+    assert marian_translate(load_marian(hf_dir), src) == reference
+
+
+@pytest.mark.parametrize(("shared", "tied_output"), [(True, True), (True, False), (False, True), (False, False)])
+def test_every_embedding_layout_exports_exactly(mt_model, tmp_path, shared, tied_output):
+    """Source/target embeddings shared or not, output tied to the target embedding or not (mt's config
+    builds the first and the last; the export reads the layout from the modules, so it covers all
+    four): the export loads with no missing or unexpected tensor and gives mt's logits."""
+    models, tokenizer, info = mt_model
+    torch.manual_seed(0)
+    model = Transformer(models[0].cfg, models[0].vocab_size, tokenizer.pad_id).eval()
+    if not shared:
+        model.tgt_embed = torch.nn.Embedding(model.vocab_size, model.cfg.d_model, padding_idx=tokenizer.pad_id)
+    if not tied_output:
+        model.output_proj = torch.nn.Linear(model.cfg.d_model, model.vocab_size, bias=False)
+    export_huggingface(model, tokenizer, info, tmp_path / "hf", beam_size=1, card="")
+    marian = _load_cleanly(tmp_path / "hf")
+    src = torch.tensor([tokenizer.encode("she sees two small cats") + [tokenizer.eos_id]])
+    tgt = torch.tensor([[tokenizer.bos_id] + tokenizer.encode("sie sieht")])
+    with torch.no_grad():
+        assert torch.allclose(marian(input_ids=src, decoder_input_ids=tgt).logits, model(src, tgt), atol=1e-5)
 
 
 def test_permutation_turns_mts_position_table_into_marians():

@@ -16,9 +16,14 @@ vocabulary; what differs is mapped here:
   ``decoder_start_token_id`` = BOS; PAD and BOS are never generated (``bad_words_ids``), and at the
   length limit EOS is forced (``forced_eos_token_id``), as in mt's search. ``MarianTokenizer`` appends
   ``</s>`` to the source, as mt's collation does, and maps pieces to mt's ids through ``vocab.json``.
+* **Embedding tying** is stated, not assumed. ``share_encoder_decoder_embeddings`` says whether the
+  source and target embeddings are one table (``model.shared``, also stored as both ``embed_tokens``)
+  or two (``model.encoder.embed_tokens``, ``model.decoder.embed_tokens``, and no ``model.shared`` at
+  all); ``tie_word_embeddings`` says whether ``lm_head`` is the target embedding or a weight of its
+  own. mt's ``model.tie_embeddings=true`` is one table for all three; ``false`` is three tables.
 * **Activation** is written out (Marian's default is not mt's); embeddings are scaled by
-  sqrt(d_model) (``scale_embedding``); the output layer is the tied embedding with a zero
-  ``final_logits_bias``; layer norms use 1e-5, as both do.
+  sqrt(d_model) (``scale_embedding``); the output layer has a zero ``final_logits_bias``; layer norms
+  use 1e-5, as both do.
 
 Pre-norm models have no Marian equivalent (Marian normalises after each sublayer) and are refused.
 """
@@ -84,6 +89,13 @@ def _ffn(out: dict[str, Tensor], prefix: str, layer: Any, p: _Permuter) -> None:
     _norm(out, f"{prefix}.final_layer_norm", layer.ffn_block.norm, p)
 
 
+def embedding_layout(model: Transformer) -> tuple[bool, bool]:
+    """``(shared, tied_output)``: whether ``model``'s source and target embeddings are one table, and
+    whether its output projection is the target embedding; Marian's
+    ``share_encoder_decoder_embeddings`` and ``tie_word_embeddings``."""
+    return model.tgt_embed is model.src_embed, model.output_proj is None
+
+
 def marian_state_dict(model: Transformer) -> dict[str, Tensor]:
     """mt's weights under ``MarianMTModel``'s parameter names, permuted to Marian's position layout."""
     if model.cfg.pre_norm:
@@ -105,8 +117,10 @@ def marian_state_dict(model: Transformer) -> dict[str, Tensor]:
             _norm(out, f"{prefix}.encoder_attn_layer_norm", layer.cross_block.norm, p)
             _ffn(out, prefix, layer, p)
         src, tgt = p.reads(model.src_embed.weight), p.reads(model.tgt_embed.weight)  # (V, D)
-        out["model.shared.weight"] = out["model.encoder.embed_tokens.weight"] = src
-        out["model.decoder.embed_tokens.weight"] = tgt
+        out["model.encoder.embed_tokens.weight"], out["model.decoder.embed_tokens.weight"] = src, tgt
+        shared, _ = embedding_layout(model)
+        if shared:  # MarianModel has a ``shared`` table only when the config says so
+            out["model.shared.weight"] = src
         out["lm_head.weight"] = p.reads(model.output_weight)
         out["final_logits_bias"] = torch.zeros(1, model.vocab_size)
     return {k: v.detach().to(torch.float32).cpu() for k, v in out.items()}
@@ -115,6 +129,7 @@ def marian_state_dict(model: Transformer) -> dict[str, Tensor]:
 def marian_config_kwargs(model: Transformer, tokenizer: Tokenizer) -> dict[str, Any]:
     """``MarianConfig`` arguments that describe ``model`` (dropout as trained, for fine-tuning)."""
     cfg = model.cfg
+    shared, tied_output = embedding_layout(model)
     return dict(
         vocab_size=model.vocab_size, decoder_vocab_size=model.vocab_size, d_model=cfg.d_model,
         encoder_layers=cfg.encoder_layers, decoder_layers=cfg.decoder_layers,
@@ -124,7 +139,7 @@ def marian_config_kwargs(model: Transformer, tokenizer: Tokenizer) -> dict[str, 
         attention_dropout=cfg.attention_dropout, activation_dropout=cfg.activation_dropout,
         pad_token_id=tokenizer.pad_id, eos_token_id=tokenizer.eos_id, bos_token_id=tokenizer.bos_id,
         decoder_start_token_id=tokenizer.bos_id, forced_eos_token_id=tokenizer.eos_id,
-        share_encoder_decoder_embeddings=cfg.tie_embeddings, tie_word_embeddings=cfg.tie_embeddings,
+        share_encoder_decoder_embeddings=shared, tie_word_embeddings=tied_output,
     )
 
 
@@ -141,8 +156,8 @@ def export_huggingface(model: Transformer, tokenizer: Tokenizer, info: dict[str,
     missing, unexpected = marian.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("embed_positions.weight")]  # rebuilt at every load
     if missing or unexpected:
-        raise RuntimeError(f"Marian parameter names changed in this transformers version: missing {missing[:4]}, "
-                           f"unexpected {unexpected[:4]}")
+        raise MTError(f"format=huggingface: the exported tensors do not match MarianMTModel's parameters "
+                      f"(missing {missing[:4]}, unexpected {unexpected[:4]}); nothing was written")
     marian.generation_config = transformers.GenerationConfig(
         decoder_start_token_id=tokenizer.bos_id, bos_token_id=tokenizer.bos_id, eos_token_id=tokenizer.eos_id,
         pad_token_id=tokenizer.pad_id, forced_eos_token_id=tokenizer.eos_id,
