@@ -92,6 +92,26 @@ def test_ddp_two_processes_match_one_process_with_same_global_batch(tmp_path, ti
     assert "valid step 25" in proc.stderr and "bleu" in proc.stderr
 
 
+def test_ddp_ranks_agree_on_early_stopping(tmp_path, tiny_cache):
+    """best_metric=loss, patience 1, and ranks whose own validation numbers disagree (rank 0's grow
+    tenfold with each batch, rank 1's shrink): the valid loss is computed split across the ranks and
+    reduced, so both hold the same value and stop together, at the second validation. (When each rank
+    computed the whole loss itself, rank 0 stopped there and rank 1 trained on, until the collectives
+    timed out.)"""
+    run_dir = tmp_path / "ddp"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                str(ROOT / "tests" / "smoke" / "rank_launcher.py"), "--skew-valid-loss", "--"]
+    overrides = [*TINY, f"hydra.run.dir={run_dir}", f"data.cache_dir={tiny_cache}", "trainer.max_steps=40",
+                 "trainer.valid_every=10", "trainer.save_every=10", "trainer.patience=1",
+                 "trainer.best_metric=loss", "trainer.dist_timeout_min=0.5"]
+    proc = subprocess.run([*torchrun, *overrides], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["stop_reason"] == "patience" and results["steps"] == 20, results
+    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["trainer"]["step"] == 20
+
+
 def test_diverging_run_stops_with_a_clear_error(tmp_path, tiny_cache):
     """A huge learning rate blows the weights up; the non-finite updates are skipped, then the run
     stops with exit 2 and a message naming the last good checkpoint, without a traceback."""

@@ -24,8 +24,9 @@ log = get_logger(__name__)
 
 
 class Validator:
-    """Scores the model on the valid split: every rank computes the loss over the whole split and
-    decodes a share of the BLEU sentences; rank 0 scores them."""
+    """Scores the model on the valid split: every rank computes the loss of a share of the batches
+    and decodes a share of the BLEU sentences; the loss sums are added across ranks and rank 0's
+    BLEU is sent to all, so every rank holds the same metrics and takes the same patience decision."""
 
     def __init__(self, trainer: Trainer):
         self.t = trainer
@@ -39,10 +40,12 @@ class Validator:
 
     @torch.no_grad()
     def loss(self) -> dict[str, float]:
+        """Loss, nll and perplexity per target token of the valid split; rank r of W scores batches
+        r, r + W, ... and the sums are reduced, so all ranks return the same numbers."""
         t, tok = self.t, self.t.tokenizer
         t.model.eval()
         sums, tokens = torch.zeros(2, device=t.device), 0  # loss, nll: read once at the end
-        for indices in self.batches:
+        for indices in self.batches[dist.get_rank()::dist.get_world_size()]:
             batch = collate([self.valid[int(i)] for i in indices], indices, pad_id=tok.pad_id, bos_id=tok.bos_id,
                             eos_id=tok.eos_id, pad_to_multiple=t.pad_to_multiple).to(t.device)
             with t.autocast():
@@ -52,7 +55,7 @@ class Validator:
                                                          epsilon=t.cfg.optim.label_smoothing)
             sums += torch.stack([loss, nll])
             tokens += batch.num_tgt_tokens
-        loss_sum, nll_sum = sums.tolist()
+        loss_sum, nll_sum, tokens = dist.all_reduce_sum([*sums.tolist(), tokens])
         return {"loss": loss_sum / tokens, "nll": nll_sum / tokens, "ppl": perplexity(nll_sum / tokens)}
 
     def run(self, step: int) -> dict[str, float]:
