@@ -197,7 +197,9 @@ class TrainerConfig:
     patience: int = 0
     """Stop after this many validations without improvement; 0 disables early stopping."""
     average_last: int = 0
-    """At the end, average the last N step checkpoints and score the average; 0 disables."""
+    """At the end, average the last N step checkpoints and validate the average; the test split is
+    scored with whichever of it and ``best.pt`` scores higher on valid (a tie keeps ``best.pt``), and
+    results.json records the choice under ``chosen``. 0 disables."""
     max_bad_steps: int = 5
     """Stop with an error after this many consecutive updates skipped for non-finite gradients (fp16
     overflows count only once the loss scale has fallen below 1e-4)."""

@@ -35,14 +35,12 @@ def _scores(results: dict[str, Any] | None) -> str:
     lines = ["| split | BLEU | chrF | TER | sentences |", "|---|---|---|---|---|",
              f"| {results.get('split', 'test')} | {results['bleu']:.2f} | {results['chrf']:.2f} | "
              f"{results['ter']:.2f} | {results.get('num_sentences', '?')} |"]
-    averaged = results.get("averaged")
-    if averaged:
-        lines.append(f"| {results.get('split', 'test')}, average of the last {averaged['num_checkpoints']} "
-                     f"checkpoints | {averaged['bleu']:.2f} | {averaged['chrf']:.2f} | | |")
     signatures = results.get("signatures", {})
     sig = "\n".join(f"- {name}: `{value}`" for name, value in signatures.items())
+    chosen = results.get("chosen") or {}
+    why = f" Chosen on valid: {chosen['why']}." if chosen.get("why") else ""
     return ("\n".join(lines) + f"\n\nScored checkpoint: `{results.get('checkpoint')}` after "
-            f"{results.get('steps')} updates. sacreBLEU signatures:\n\n{sig}\n")
+            f"{results.get('steps')} updates.{why} sacreBLEU signatures:\n\n{sig}\n")
 
 
 def model_card(info: dict[str, Any], model_cfg: dict[str, Any], train_cfg: dict[str, Any] | None,

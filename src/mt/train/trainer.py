@@ -28,7 +28,7 @@ from mt.train.metrics import MetricsWriter, TrainMeter
 from mt.train.optim import build_optimizer, set_lr, total_norm
 from mt.train.schedule import Schedule, stop_report
 from mt.train.setup import build_model, load_data, resolve_precision, wrap_model
-from mt.train.validate import Validator
+from mt.train.validate import Validator, validation_score
 from mt.utils import dist
 from mt.utils.device import autocast, resolve_device
 from mt.utils.errors import MTError
@@ -303,9 +303,7 @@ class Trainer:
     # ------------------------------------------------------------------ validation
     def validate(self) -> bool:
         """Validate, update best.pt; returns True when early stopping's patience has run out."""
-        metrics = self.validator.run(self.step)
-        higher = self.tc.best_metric == "bleu" and "bleu" in metrics
-        score = metrics["bleu"] if higher else -metrics["loss"]
+        score = validation_score(self.validator.run(self.step), self.tc.best_metric)
         improved = self.best_score is None or score > self.best_score
         if improved:
             self.best_score, self.bad_validations = score, 0

@@ -62,18 +62,25 @@ class Validator:
         """Valid loss/ppl (and BLEU/chrF when enabled), logged to TensorBoard and the console, with the
         minutes of training (validation and checkpoints included) that the model took to get here."""
         minutes = self.t.elapsed_s() / 60
+        metrics = self.evaluate(samples_step=step)
+        metrics["minutes"] = minutes  # x of the quality-against-time curve (compare_runs.py --curve)
+        self.t.writer.scalars("valid", metrics, step)
+        log.info("valid step %d | %s", step, " | ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+        return metrics
+
+    def evaluate(self, samples_step: int | None = None) -> dict[str, float]:
+        """The model's valid loss/ppl, and BLEU/chrF when enabled; the same on every rank (all must
+        call it). With ``samples_step``, sample translations go to TensorBoard at that step."""
         metrics = self.loss()
         if self.t.tc.valid_bleu:
             hyps = translate_across_ranks(self.t.model, self.t.tokenizer, self.src_lines, self.t.cfg.decode)
             scores = None
             if hyps is not None:  # rank 0
                 scores = score_corpus(hyps, self.ref_lines)
-                self._samples(hyps, step)
+                if samples_step is not None:
+                    self._samples(hyps, samples_step)
             scores = dist.broadcast_object(scores)
             metrics.update(bleu=scores["bleu"], chrf=scores["chrf"])
-        metrics["minutes"] = minutes  # x of the quality-against-time curve (compare_runs.py --curve)
-        self.t.writer.scalars("valid", metrics, step)
-        log.info("valid step %d | %s", step, " | ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
         return metrics
 
     def _samples(self, hyps: list[str], step: int) -> None:
@@ -82,6 +89,12 @@ class Validator:
                 for s, r, h in zip(self.src_lines[:k], self.ref_lines[:k], hyps[:k], strict=False)]
         if rows:
             self.t.writer.text("valid/samples", "\n\n".join(rows), step)
+
+
+def validation_score(metrics: dict[str, float], best_metric: str) -> float:
+    """The number that ranks models on valid, higher is better: BLEU with ``best_metric=bleu`` (when
+    BLEU was computed), else the negated loss."""
+    return metrics["bleu"] if best_metric == "bleu" and "bleu" in metrics else -metrics["loss"]
 
 
 def translate_across_ranks(model: torch.nn.Module, tokenizer: Tokenizer, lines: Sequence[str],
