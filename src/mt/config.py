@@ -181,6 +181,14 @@ class TrainerConfig:
     the cosine decay reaches ``optim.min_lr`` when the budget ends, and the run stops there. Counts
     training, validation and checkpoints, keeping time for the final validation; 0 disables. With
     ``max_steps`` too, the decay ends at whichever comes first."""
+    budget_dropout: dict[int, float] | None = None
+    """Budget runs: the residual dropout chosen from the updates the budget will buy, keyed by the
+    fewest projected updates each rate needs: ``{0: 0.1, 4000: 0.2}`` trains on with 0.2 where 4,000
+    or more updates are projected, else with 0.1 (a faster machine makes more updates, and more
+    updates overfit a small corpus sooner). Projected once ``budget_dropout_at`` of the budget has
+    passed; until then, and below every key, ``model.dropout`` holds. None: ``model.dropout``."""
+    budget_dropout_at: float = 0.1
+    """Fraction of the budget after which ``budget_dropout`` projects the run's updates."""
     log_every: int = 50
     valid_every: int = 1000
     """Validate every N steps (and at the end)."""
@@ -405,6 +413,15 @@ def _validate_bounds(cfg: TrainConfig) -> None:
         raise ConfigError(f"trainer.budget_min={t.budget_min} needs a schedule that ends: set "
                           f"optim.schedule=cosine (inverse_sqrt never reaches a floor), or use "
                           f"trainer.max_time_min for a plain time limit")
+    if t.budget_dropout:
+        rates = {int(k): float(v) for k, v in t.budget_dropout.items()}
+        if not t.budget_min or not 0 < t.budget_dropout_at < 1:
+            raise ConfigError(f"trainer.budget_dropout={t.budget_dropout} needs trainer.budget_min > 0 and "
+                              f"0 < trainer.budget_dropout_at < 1 (now {t.budget_min}, {t.budget_dropout_at})")
+        if any(k < 0 or not 0 <= v < 1 for k, v in rates.items()):
+            raise ConfigError(f"trainer.budget_dropout={t.budget_dropout}: keys are update counts >= 0, "
+                              f"values dropout rates in [0, 1)")
+        t.budget_dropout = rates
     if t.budget_min and t.max_time_min and t.max_time_min < t.budget_min:
         raise ConfigError(f"trainer.max_time_min={t.max_time_min} would stop the run before its "
                           f"trainer.budget_min={t.budget_min} ends; set trainer.max_time_min=0 "

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from mt.checkpoint import LAST, load_checkpoint
-from mt.config import train_config
+from mt.config import ConfigError, train_config
 from mt.train import trainer as trainer_module
 from mt.train.trainer import Trainer
 from tests.conftest import ROOT, TINY, compose_train, run_cli
@@ -46,18 +46,18 @@ class FakeClock:
 
 
 def _budget_trainer(run_dir: Path, cache: Path, monkeypatch, clock: FakeClock, *extra: str,
-                    validation_s: tuple[float, ...] = (5.0,)) -> Trainer:
-    """A budget trainer on ``clock``: 1 s per update; validation n takes ``validation_s[n]`` seconds
-    (the last value repeats)."""
+                    validation_s: tuple[float, ...] = (5.0,), update_s: float = 1.0) -> Trainer:
+    """A budget trainer on ``clock``: ``update_s`` seconds per update; validation n takes
+    ``validation_s[n]`` seconds (the last value repeats)."""
     monkeypatch.setattr(trainer_module, "time", clock)
     cfg = train_config(compose_train([*TINY, *BUDGET, f"data.cache_dir={cache}", *extra], run_dir, ROOT))
     trainer = Trainer(cfg, run_dir)
     lrs: list[float] = []
     step, validate = trainer.train_step, trainer.validate
 
-    def slow_step(batches):  # an update that takes exactly 1 s on the run's clock
+    def slow_step(batches):  # an update that takes exactly update_s on the run's clock
         stats = step(batches)
-        clock.now += 1.0
+        clock.now += update_s
         lrs.append(stats["lr"])
         return stats
 
@@ -120,6 +120,40 @@ def test_learning_rate_never_rises_when_later_validations_are_faster(tmp_path, t
     rises = [(i + 4, a, b) for i, (a, b) in enumerate(zip(after_warmup, after_warmup[1:], strict=False)) if b > a]
     assert not rises, rises
     assert lrs[-1] == pytest.approx(MIN_LR)
+
+
+@pytest.mark.parametrize(("update_s", "projected", "rate"), [(1.0, 60, 0.3), (3.0, 20, 0.1)])
+def test_budget_dropout_follows_the_updates_the_budget_buys(tmp_path, tiny_cache, monkeypatch, update_s,
+                                                            projected, rate):
+    """trainer.budget_dropout={0: 0.1, 40: 0.3}, projected after 10% of the 60 s budget: at 1 s per
+    update, update 6 is planned to end at 6 s, 60 updates are projected and dropout 0.3 is chosen; at
+    3 s per update, update 2 ends at 6 s, 20 are projected, and 0.1 stays. The choice is kept in
+    last.pt and results.json, and a resumed run takes it back."""
+    clock = FakeClock()
+    rates = ["trainer.budget_dropout={0:0.1,40:0.3}", "trainer.budget_dropout_at=0.1", "model.dropout=0.1"]
+    trainer = _budget_trainer(tmp_path / "run", tiny_cache, monkeypatch, clock, *rates, update_s=update_s)
+    try:
+        assert trainer.train() == "budget"
+    finally:
+        trainer.close()
+    at_step = 5 if update_s == 1.0 else 1
+    assert trainer.dropout_choice == {"rate": rate, "projected_updates": projected, "at_step": at_step,
+                                      "at_min": 0.1}
+    sublayer_rates = {m.dropout.p for m in trainer.model.modules() if type(m).__name__ == "Sublayer"}
+    assert sublayer_rates == {rate} and trainer.model.dropout.p == rate
+    assert {m.activation_dropout.p for m in trainer.model.modules() if type(m).__name__ == "FeedForward"} == {0.0}
+    saved = load_checkpoint(trainer.ckpt_dir / LAST)["trainer"]["dropout_choice"]
+    assert saved == trainer.dropout_choice
+    resumed = _budget_trainer(tmp_path / "run", tiny_cache, monkeypatch, FakeClock(), *rates)
+    try:
+        assert resumed.dropout_choice == saved and resumed.model.dropout.p == rate
+    finally:
+        resumed.close()
+
+
+def test_budget_dropout_needs_a_budget(tmp_path):
+    with pytest.raises(ConfigError, match="trainer.budget_dropout=.* needs trainer.budget_min > 0"):
+        train_config(compose_train([*TINY, "trainer.budget_dropout={0:0.1,40:0.3}"], tmp_path, ROOT))
 
 
 def test_validation_that_ends_past_the_deadline_is_the_final_one(tmp_path, tiny_cache, monkeypatch):

@@ -270,6 +270,14 @@ class Transformer(nn.Module):
         if self.output_proj is not None:
             nn.init.normal_(self.output_proj.weight, mean=0.0, std=self.cfg.d_model ** -0.5)
 
+    def set_dropout(self, p: float) -> None:
+        """Set the residual and embedding dropout (``model.dropout``; attention and activation dropout
+        keep theirs): training may choose the rate during a run (``trainer.budget_dropout``)."""
+        for module in self.modules():
+            if isinstance(module, Sublayer):
+                module.dropout.p = p
+        self.dropout.p = p
+
     def _embed(self, embedding: nn.Embedding, tokens: Tensor, offset: int = 0) -> Tensor:
         length = tokens.size(1)
         if offset + length > self.cfg.max_positions:

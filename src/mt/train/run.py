@@ -69,6 +69,7 @@ def final_evaluation(trainer: Trainer, reason: str) -> dict:
             "schedule_cut_short": trainer.stop.get("schedule_cut_short"),
             "train_time_s": round(trainer.train_time_s, 1),
             "best_valid": trainer.best_score, "best_metric": tc.best_metric,
+            "budget_dropout": trainer.dropout_choice,
             **test,
         }
         write_json(trainer.run_dir / "results.json", results)

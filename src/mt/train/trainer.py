@@ -82,6 +82,7 @@ class Trainer:
         self._clock: tuple[float, float] | None = None  # (perf_counter, train_time_s) when train() began
         self._last_update_s = self._update_end_s = self.last_lr = 0.0
         self._measured_reserve_s = self.schedule.reserve_s
+        self.dropout_choice: dict | None = None  # trainer.budget_dropout: the rate chosen, and why
         self.stop: dict = {}
         self._stop_signal: int | None = None
         self._maybe_resume()
@@ -238,7 +239,25 @@ class Trainer:
             values = [v / self.info.world_size for v in dist.all_reduce_sum(values)]
         self._update_end_s, self._measured_reserve_s = values
         self.schedule.set_reserve(self._measured_reserve_s, at_s=self._update_end_s)
+        if self.tc.budget_dropout and self.dropout_choice is None:
+            self._maybe_choose_dropout()
         return now
+
+    def _maybe_choose_dropout(self) -> None:
+        """``trainer.budget_dropout``: once ``budget_dropout_at`` of the budget has passed, set the
+        residual dropout from the updates the budget is projected to buy at the rate so far. Every
+        rank chooses the same: the step and the planned time are agreed."""
+        budget_s = self.schedule.budget_s
+        if self._update_end_s < self.tc.budget_dropout_at * budget_s:
+            return
+        projected = (self.step + 1) * budget_s / self._update_end_s
+        keys = [k for k in sorted(self.tc.budget_dropout) if k <= projected]
+        rate = self.tc.budget_dropout[keys[-1]] if keys else self.cfg.model.dropout
+        self.dropout_choice = {"rate": rate, "projected_updates": round(projected),
+                               "at_step": self.step, "at_min": round(self._update_end_s / 60, 2)}
+        self.model.set_dropout(rate)
+        log.info("trainer.budget_dropout: %d updates projected for the %.0f-minute budget at step %d: "
+                 "dropout %g from here on", projected, budget_s / 60, self.step, rate)
 
     def _next_lr(self) -> float:
         """The learning rate of the coming update, at the time it is expected to end, so a budget
@@ -325,7 +344,7 @@ class Trainer:
             "trainer": {"step": self.step, "epoch": self.epoch, "sampler": self.loader.state_dict(),
                         "best_score": self.best_score, "bad_validations": self.bad_validations,
                         "train_time_s": self.elapsed_s(), "world_size": self.info.world_size,
-                        "schedule": self.schedule.state_dict()},
+                        "schedule": self.schedule.state_dict(), "dropout_choice": self.dropout_choice},
             "rng": dist.all_gather_object(rng),  # one entry per rank: each has its own dropout stream
         }
 
@@ -356,6 +375,9 @@ class Trainer:
         self.train_time_s = t["train_time_s"]
         self.schedule.load_state_dict(t.get("schedule", {}))
         self._measured_reserve_s = self.schedule.reserve_s
+        self.dropout_choice = t.get("dropout_choice")
+        if self.dropout_choice is not None:
+            self.model.set_dropout(self.dropout_choice["rate"])
         same_ranks = t.get("world_size", 1) == self.info.world_size  # else restart the saved epoch
         self.loader.load_state_dict(t["sampler"] if same_ranks else {"epoch": t["epoch"], "position": 0})
         rng = state["rng"][min(self.info.rank, len(state["rng"]) - 1)]
