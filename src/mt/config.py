@@ -212,8 +212,9 @@ class TrainerConfig:
     """Stop with an error after this many consecutive updates skipped for non-finite gradients (fp16
     overflows count only once the loss scale has fallen below 1e-4)."""
     test_at_end: bool = True
-    """Decode and score the test split with ``best.pt`` at the end, into ``results.json`` (which
-    records how training ended in any case). Sweeps turn it off: they choose on valid."""
+    """Decode and score the test split at the end with ``best.pt`` (or the checkpoint average chosen
+    over it on valid, see ``average_last``), into ``results.json`` (which records how training ended in
+    any case). Sweeps turn it off: they choose on valid."""
     num_sample_translations: int = 3
     """Sample translations written to TensorBoard at each validation."""
     progress: bool = True
