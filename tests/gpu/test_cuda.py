@@ -5,7 +5,9 @@ Skipped without a CUDA GPU (CI has none); on a GPU box run ``python -m pytest te
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 
 import pytest
 import torch
@@ -13,10 +15,21 @@ import torch
 from mt.decode.search import beam_search
 from mt.train.loss import label_smoothed_nll, projected_label_smoothed_nll
 from tests.conftest import ROOT, TINY, run_cli
-from tests.smoke.test_resume_and_ddp import _losses
 from tests.unit.test_search import IDS, random_model, random_source, tokens_of
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _losses(run_dir) -> list[float]:
+    """The train/loss curve of a run, from its TensorBoard event files."""
+    from tests.smoke.test_resume_and_ddp import _losses as losses  # imports tensorboard
+
+    return losses(run_dir)
+
+
+def _needs_tensorboard() -> None:
+    """Only the tests that read loss curves need tensorboard; the others run on an image without it."""
+    pytest.importorskip("tensorboard", reason="reads the loss curve from TensorBoard's event files")
 
 
 def _train(run_dir, cache, *extra, launcher=()):
@@ -29,6 +42,7 @@ def _train(run_dir, cache, *extra, launcher=()):
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16", "fp32"])
 def test_training_on_cuda_learns_and_resumes(tmp_path, tiny_cache, precision):
+    _needs_tensorboard()
     if precision == "bf16" and not torch.cuda.is_bf16_supported():
         pytest.skip("bf16 needs an Ampere or newer GPU")
     _train(tmp_path, tiny_cache, f"trainer.precision={precision}")
@@ -62,10 +76,62 @@ def test_fp16_overflow_skips_the_update(tmp_path, tiny_cache, compose_cfg):
     trainer.close()
 
 
+@pytest.mark.parametrize("precision", ["fp16", "bf16", "fp32"])
+def test_training_update_makes_no_host_sync_but_the_finite_check(tmp_path, tiny_cache, compose_cfg,
+                                                                 monkeypatch, precision):
+    """One update of ``Trainer.train_step`` (two micro-batches) and the meter's per-update sum, under
+    PyTorch's detector of host syncs, ``torch.cuda.set_sync_debug_mode("error")``: any operation that
+    makes the host wait for the device raises (``.item()``, ``.cpu()``, ``nonzero()``, boolean-mask
+    indexing, a blocking copy), wherever it hides. The update's one intended read, whether the gradient
+    is finite (``bool()`` in ``_optimizer_step``), is let through and counted; the log interval's read
+    (``TrainMeter.flush``) comes after, outside the detector."""
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("bf16 needs an Ampere or newer GPU")
+    from mt.config import train_config
+    from mt.train.metrics import TrainMeter
+    from mt.train.trainer import Trainer
+
+    cfg = train_config(compose_cfg([*TINY, f"data.cache_dir={tiny_cache}", "trainer.device=cuda",
+                                    f"trainer.precision={precision}", "trainer.update_freq=2",
+                                    "trainer.prefetch_batches=0"], tmp_path, ROOT))
+    trainer = Trainer(cfg, tmp_path)
+    stream = trainer._batch_stream()
+    trainer.train_step([next(stream), next(stream)])  # the first update creates the optimizer's state
+    batches = [next(stream), next(stream)]  # collated and pinned before the detector is on
+    meter = TrainMeter(trainer.device)
+    reads: list[str] = []
+    read_to_host = torch.Tensor.__bool__
+
+    def intended_read(self):
+        reads.append(sys._getframe(1).f_code.co_name)
+        torch.cuda.set_sync_debug_mode(0)
+        try:
+            return read_to_host(self)
+        finally:
+            torch.cuda.set_sync_debug_mode("error")
+
+    monkeypatch.setattr(torch.Tensor, "__bool__", intended_read)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        stats = trainer.train_step(batches)
+        meter.add(stats["loss_sum"], stats["nll_sum"], stats["grad_norm"], tokens=stats["tokens"],
+                  sentences=stats["sentences"], lr=stats["lr"])
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+        monkeypatch.undo()
+    logged = meter.flush()  # once per log interval: the loss and the norm reach the host here
+    trainer.close()
+    assert reads == ["_optimizer_step"], reads
+    assert stats["applied"]
+    assert math.isfinite(logged["loss"]) and logged["loss"] > 0 and math.isfinite(logged["grad_norm"])
+
+
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="DDP on CUDA needs 2 GPUs (one process per GPU)")
 def test_torchrun_on_two_gpus_matches_one_gpu(tmp_path, tiny_cache):
     """2 processes on 2 GPUs (DDP over NCCL, validation and test decoding split across ranks) follow
     the loss curve of 1 GPU with update_freq=2, as the gloo test does on CPU."""
+    _needs_tensorboard()
     common = ("trainer.max_steps=20", "trainer.precision=fp32", "model.dropout=0.0")
     _train(tmp_path / "one", tiny_cache, *common, "trainer.update_freq=2")
     _train(tmp_path / "two", tiny_cache, *common, "trainer.valid_bleu=true", "trainer.test_at_end=true",

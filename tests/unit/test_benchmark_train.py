@@ -190,6 +190,57 @@ def test_summary_reports_the_ratios_of_the_aims():
     assert out["not_ok"] == ["compile transformer_big bf16 mt"]
 
 
+def _fake_phases(monkeypatch, outcome=lambda phase: "ok"):
+    """Phases that take exactly their planned seconds on a fake clock; returns the clock and the
+    (title, limit, seconds left) of each phase run."""
+    clock, ran = [0.0], []
+    monkeypatch.setattr(device_check, "environment", lambda plan: {"phase": "environment", "status": "ok",
+                                                                   "device": "NVIDIA H100 80GB HBM3"})
+
+    def run_phase(phase, limit_s, env, reporter):
+        ran.append((phase.title, limit_s, 300 - clock[0]))
+        clock[0] += phase.planned_s
+        return {"phase": phase.name, **phase.labels, "status": outcome(phase), "tgt_tok_per_s": 100.0}
+
+    monkeypatch.setattr(device_check, "run_phase", run_phase)
+    return clock, ran
+
+
+def test_device_check_plan_fits_its_budget_most_valuable_first_and_skips_what_would_overrun(
+        monkeypatch, tmp_path, capsys):
+    args = device_check.parse_args([])
+    plan = device_check.make_plan(args)
+    todo = device_check.phases(plan, tmp_path)
+    assert device_check.planned_total(plan, todo) <= plan.budget_s == device_check.BUDGET_S <= 480
+    assert [p.title for p in todo[:4]] == ["prepare", "train transformer_big bf16 mt",
+                                           "train transformer_big tf32 mt", "train transformer_big bf16 plain"]
+    assert [p.name for p in todo[-5:]] == ["train", "decode", "decode", "tests_gpu", "compile"]
+
+    clock, ran = _fake_phases(monkeypatch)
+    args = device_check.parse_args(["--budget", "300"])
+    records = device_check.run_all(device_check.make_plan(args), args, tmp_path, device_check.Reporter(None),
+                                   clock=lambda: clock[0])
+    assert [title for title, _, _ in ran] == [p.title for p in todo[:-2]]  # 232 s planned before tests_gpu
+    assert all(limit <= left for _, limit, left in ran)  # a phase never runs past the budget
+    skipped = [(r["phase"], r["error"]) for r in records if r.get("status") == "skipped"]
+    assert skipped == [("tests_gpu", "68 s of the 300 s budget left, 110 s planned"),
+                       ("compile", "68 s of the 300 s budget left, 120 s planned")]
+    assert records[-1]["not_ok"] == ["tests_gpu", "compile transformer_big bf16 mt"]
+    log = capsys.readouterr().err
+    assert "=== tests_gpu: skipped, 68 s of the 300 s budget left, 110 s planned" in log
+    assert "472 s                planned in all, of 300 s: 172 s over" in log
+
+
+def test_device_check_without_prepared_data_still_runs_tests_gpu(monkeypatch, tmp_path):
+    clock, ran = _fake_phases(monkeypatch, lambda phase: "failed" if phase.name == "prepare" else "ok")
+    args = device_check.parse_args([])
+    records = device_check.run_all(device_check.make_plan(args), args, tmp_path, device_check.Reporter(None),
+                                   clock=lambda: clock[0])
+    assert [title for title, _, _ in ran] == ["prepare", "tests_gpu"]
+    assert {r["error"] for r in records if r.get("status") == "skipped"} == {
+        "no prepared data: the prepare phase did not finish"}
+
+
 def test_device_check_help_runs_without_torch_work():
     out = subprocess.run(["bash", str(SCRIPTS / "device_check.sh"), "--help"], capture_output=True, text=True,
                          timeout=60)

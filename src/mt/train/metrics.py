@@ -10,6 +10,9 @@ from typing import Any
 import torch
 
 from mt.utils.dist import all_reduce_sum, is_main
+from mt.utils.logging import get_logger
+
+log = get_logger(__name__)
 
 
 class TrainMeter:
@@ -51,35 +54,53 @@ class TrainMeter:
 
 
 class MetricsWriter:
-    """Scalars, text and hyper-parameters into ``<run_dir>/tensorboard``."""
+    """Scalars, text and hyper-parameters into ``<run_dir>/tensorboard``.
+
+    TensorBoard is imported, and the event file opened, at the first write on rank 0, not before: a
+    trainer that never logs (the benchmarks, the GPU check) needs no ``tensorboard`` package. Where
+    the package is missing, training goes on without TensorBoard files, after one warning.
+    """
 
     def __init__(self, log_dir: str | Path, enabled: bool = True):
+        self.log_dir = Path(log_dir)
         self._writer = None
-        if enabled and is_main():
-            from torch.utils.tensorboard import SummaryWriter
+        self._enabled = enabled and is_main()
 
-            self._writer = SummaryWriter(log_dir=str(log_dir))
+    def _open(self):
+        """The SummaryWriter, created on first use; None off rank 0, when disabled, or without tensorboard."""
+        if self._writer is None and self._enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as e:  # tensorboard missing, or older than torch accepts
+                self._enabled = False
+                log.warning("no TensorBoard logs in %s: %s. The log lines keep the training figures; "
+                            "`pip install tensorboard` to have the curves too", self.log_dir, e)
+                return None
+            self._writer = SummaryWriter(log_dir=str(self.log_dir))
+        return self._writer
 
     def scalars(self, prefix: str, values: dict[str, float], step: int) -> None:
-        if self._writer is not None:
+        if (writer := self._open()) is not None:
             for key, value in values.items():
-                self._writer.add_scalar(f"{prefix}/{key}", value, step)
+                writer.add_scalar(f"{prefix}/{key}", value, step)
 
     def text(self, tag: str, text: str, step: int) -> None:
-        if self._writer is not None:
-            self._writer.add_text(tag, text, step)
+        if (writer := self._open()) is not None:
+            writer.add_text(tag, text, step)
 
     def hparams(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
         """One HParams row per run, so runs compare in TensorBoard's HParams table."""
-        if self._writer is not None:
+        if (writer := self._open()) is not None:
             clean = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in hparams.items()}
-            self._writer.add_hparams(clean, {f"hparam/{k}": v for k, v in metrics.items()}, run_name=".")
+            writer.add_hparams(clean, {f"hparam/{k}": v for k, v in metrics.items()}, run_name=".")
 
     def flush(self) -> None:
         if self._writer is not None:
             self._writer.flush()
 
     def close(self) -> None:
+        """Close the event file; later writes are dropped."""
+        self._enabled = False
         if self._writer is not None:
             self._writer.close()
             self._writer = None
