@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import datetime
 import os
+import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from mt.utils.errors import MTError
 
 
 @dataclass(frozen=True)
@@ -65,9 +69,77 @@ def init_distributed(device_type: str, timeout_min: float = 30.0) -> DistInfo:
     if info.distributed and not dist.is_initialized():
         if device_type == "cuda":
             torch.cuda.set_device(info.local_rank)
-        dist.init_process_group(backend=backend_for(device_type),
-                                timeout=datetime.timedelta(minutes=timeout_min))
+        timeout = datetime.timedelta(minutes=timeout_min)
+        rendezvous = {}
+        if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+            rendezvous = {"store": _attempt_store(info, timeout), "rank": info.rank, "world_size": info.world_size}
+        dist.init_process_group(backend=backend_for(device_type), timeout=timeout, **rendezvous)
     return info
+
+
+_ATTEMPT_STORE_KEY = "mt/attempt_store_port"
+"""The key in torchrun's store under which rank 0 publishes "HOST PORT" of this attempt's store."""
+
+
+def _attempt_store(info: DistInfo, timeout: datetime.timedelta) -> dist.Store:
+    """A key-value store for this launch attempt alone, served by rank 0 on a free port.
+
+    torchrun's agent keeps one store for every attempt it starts (torch 2.13, every rendezvous
+    backend), and the process group writes each rank's address under fixed keys. When
+    ``--max-restarts`` restarts the workers, the new ranks would read the dead ranks' addresses from
+    it and hang in ``init_process_group``. So the agent's store carries only the address of a store
+    that rank 0 opens afresh for each attempt. ``TORCHELASTIC_RESTART_COUNT`` cannot name the attempts
+    instead: on several nodes it only counts on the node where a worker failed."""
+    master, agent_port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    agent = dist.TCPStore(master, agent_port, info.world_size, is_master=False, timeout=timeout)
+    if info.is_main:
+        host = _this_host(master)
+        store = dist.TCPStore(host, 0, info.world_size, is_master=True, timeout=timeout, wait_for_workers=False)
+        agent.set(_ATTEMPT_STORE_KEY, f"{host} {store.port}")
+        return store
+    deadline, host, port = time.monotonic() + timeout.total_seconds(), master, None
+    while time.monotonic() < deadline:
+        if agent.check([_ATTEMPT_STORE_KEY]):
+            host, port_text = agent.get(_ATTEMPT_STORE_KEY).decode().rsplit(" ", 1)
+            port = int(port_text)
+            # Until this attempt's rank 0 writes its port, the key holds the previous attempt's, whose
+            # store closed with its rank 0 before torchrun started the new workers: nobody listens.
+            if _listening(host, port):
+                try:
+                    store = dist.TCPStore(host, port, info.world_size, is_master=False,
+                                          timeout=datetime.timedelta(seconds=10))
+                    store.set_timeout(timeout)
+                    return store
+                except RuntimeError:  # the old port, taken meanwhile by something else
+                    pass
+        time.sleep(0.2)
+    where = f"{host}:{port}" if port else f"{host} (rank 0 published no port in torchrun's store)"
+    raise MTError(f"rank {info.rank} could not reach the store of rank 0 at {where} within the "
+                  f"process-group timeout (trainer.dist_timeout_min={timeout.total_seconds() / 60:g}): "
+                  f"check rank 0's log and that its host accepts connections from this one, then run the "
+                  f"same command again; it resumes from checkpoints/last.pt")
+
+
+def _this_host(master: str) -> str:
+    """How the other ranks reach rank 0's machine: ``MASTER_ADDR`` when it names this machine (torchrun's
+    store runs here, the usual case), else this machine's name (a rendezvous endpoint elsewhere)."""
+    try:
+        named = {a[4][0] for a in socket.getaddrinfo(master, None)}
+        local = {a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None)}
+    except OSError:
+        return master
+    if named & local or any(ip.startswith("127.") or ip == "::1" for ip in named):
+        return master
+    return socket.getfqdn()
+
+
+def _listening(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections at ``host:port`` (a refused port answers at once)."""
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def destroy_distributed() -> None:
