@@ -29,6 +29,12 @@ COMPOUND_SPLIT_LANGS = frozenset({"de"})
 _COMPOUND = re.compile(r"(\S)-(\S)")
 
 
+CORPUS_METRICS = {"bleu": BLEU, "chrf": CHRF, "ter": TER}
+"""The sacreBLEU corpus metrics every score reports, by the name results carry; adding one here adds
+it to validation samples, evaluate.py's report and results.json (a sacreBLEU ``Metric`` class with
+``corpus_score`` and ``get_signature``)."""
+
+
 def score_corpus(hyps: Sequence[str], refs: Sequence[str], lang: str | None = None) -> dict[str, Any]:
     """Score hypotheses against one reference per line (the references as the test set has them).
 
@@ -40,7 +46,8 @@ def score_corpus(hyps: Sequence[str], refs: Sequence[str], lang: str | None = No
     _check_lines(hyps, refs)
     hyps, streams = list(hyps), [list(refs)]
     scores: dict[str, Any] = {"signatures": {}}
-    for name, metric in (("bleu", BLEU()), ("chrf", CHRF()), ("ter", TER())):
+    for name, metric_class in CORPUS_METRICS.items():
+        metric = metric_class()
         result = metric.corpus_score(hyps, streams)
         scores[name] = float(result.score)
         scores["signatures"][name] = str(metric.get_signature())
