@@ -30,9 +30,8 @@ _COMPOUND = re.compile(r"(\S)-(\S)")
 
 
 CORPUS_METRICS = {"bleu": BLEU, "chrf": CHRF, "ter": TER}
-"""The sacreBLEU corpus metrics every score reports, by the name results carry; adding one here adds
-it to validation samples, evaluate.py's report and results.json (a sacreBLEU ``Metric`` class with
-``corpus_score`` and ``get_signature``)."""
+"""The sacreBLEU corpus metrics ``score_corpus`` computes, by the name its result carries the score and
+signature under (a sacreBLEU ``Metric`` class: ``corpus_score``, ``get_signature``)."""
 
 
 def score_corpus(hyps: Sequence[str], refs: Sequence[str], lang: str | None = None) -> dict[str, Any]:
