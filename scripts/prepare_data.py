@@ -16,8 +16,6 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options; everything that is not an option is a Hydra override."""
@@ -36,21 +34,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def compose_data_config(config_name: str, overrides: list[str]):
     """Compose ``conf/<config_name>.yaml`` with ``overrides``; return the typed TrainConfig."""
-    from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
-    from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     from mt.config import train_config
+    from mt.utils.compose import compose_config
     from mt.utils.errors import MTError
-    from mt.utils.resolvers import register_resolvers
 
-    register_resolvers()
     try:
-        with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-            cfg = compose(config_name=config_name, overrides=overrides)
         # Only the data stage is needed; the rest (run dirs) refers to a Hydra run that does not exist here.
-        sections = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("data", "tokenizer")}
+        sections = compose_config(config_name, overrides, sections=("data", "tokenizer"))
     except (HydraException, OmegaConfBaseException) as e:
         raise MTError(f"bad configuration or override: {e}") from None
     return train_config(sections)

@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mt.decode.run import read_text_lines
 from mt.eval.metrics import character_loop_lines
 from mt.utils.cli import run_main
+from mt.utils.text import read_text_lines
 
 
 def count_loops(src_path: str, hyp_path: str, min_run: int) -> tuple[int, list[tuple[int, str]]]:

@@ -7,22 +7,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from mt.utils.resolvers import register_resolvers
+from mt.utils.compose import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
-register_resolvers()
-
 
 def compose_train(overrides: list[str], run_dir: Path, work_dir: Path) -> dict:
     """The resolved plain-dict train config, as train.py would see it."""
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=[*overrides, f"run_dir={run_dir}", f"work_dir={work_dir}"])
-    return OmegaConf.to_container(cfg, resolve=True)
+    return compose_config("config", overrides, run_dir=run_dir, work_dir=work_dir, config_dir=CONF)
 
 
 @pytest.fixture

@@ -22,8 +22,9 @@ same run (benchmarks/decode_export.py).
 from __future__ import annotations
 
 import argparse
-import functools
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -86,28 +87,23 @@ def _decode(models, tokenizer, lines, cfg) -> tuple[list, float]:
 def _synthetic_setup(args: argparse.Namespace, device: torch.device):
     """Models, tokenizer, source and reference lines, and the target/source token ratio of the
     synthetic test split; the model is loaded from ``--checkpoint`` or randomly initialised."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    import mt.decode.run as decode_run
     from mt.config import train_config
     from mt.data.prepare import load_prepared, prepare_data
-    from mt.model.transformer import Transformer
-    from mt.utils.resolvers import register_resolvers
+    from mt.decode.load import load_for_inference
+    from mt.model import VocabInfo, build_model
+    from mt.utils.compose import compose_config
 
-    register_resolvers()
     corpus = synthetic.synthetic_corpus(Path(args.cache_dir), args.pairs)
     overrides = [*synthetic.overrides(args.model, corpus, Path(args.cache_dir), args.vocab_size),
                  f"run_dir={REPO}", f"work_dir={REPO}", *args.overrides]
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = train_config(OmegaConf.to_container(compose("config", overrides=overrides), resolve=True))
+    cfg = train_config(compose_config("config", overrides))
     data = load_prepared(prepare_data(cfg.data, cfg.tokenizer, REPO, progress=False))
     if args.checkpoint:
-        models, tokenizer, _ = decode_run.load_for_inference([args.checkpoint], device)
+        models, tokenizer, _ = load_for_inference([args.checkpoint], device)
     else:
         torch.manual_seed(1)
         tokenizer = data.tokenizer
-        models = [Transformer(cfg.model, tokenizer.vocab_size, tokenizer.pad_id).to(device).eval()]
+        models = [build_model(cfg.model, VocabInfo.from_tokenizer(tokenizer)).to(device).eval()]
     test = data.split("test")
     src_tokens, tgt_tokens = test.num_tokens()
     ratio = (tgt_tokens + len(test)) / (src_tokens + len(test))  # EOS included on both sides
@@ -117,7 +113,7 @@ def _synthetic_setup(args: argparse.Namespace, device: torch.device):
 
 
 def _setup(args: argparse.Namespace, device: torch.device):
-    import mt.decode.run as decode_run
+    from mt.decode.load import load_for_inference
 
     if args.synthetic:
         return _synthetic_setup(args, device)
@@ -126,14 +122,12 @@ def _setup(args: argparse.Namespace, device: torch.device):
     data = Path(args.data)
     lines = (data / f"{args.split}.{args.src_lang}").read_text(encoding="utf-8").splitlines()
     refs = (data / f"{args.split}.{args.tgt_lang}").read_text(encoding="utf-8").splitlines()
-    models, tokenizer, _ = decode_run.load_for_inference([args.checkpoint], device)
+    models, tokenizer, _ = load_for_inference([args.checkpoint], device)
     return models, tokenizer, lines, refs, None
 
 
 def run(args: argparse.Namespace) -> dict:
-    import mt.decode.run as decode_run
     from mt.config import DecodeConfig
-    from mt.decode.search import beam_search
     from mt.eval.metrics import score_corpus
     from mt.utils.device import resolve_device
 
@@ -173,18 +167,29 @@ def run(args: argparse.Namespace) -> dict:
         "torch": torch.__version__,
     }
     if args.verify:
-        cached = decode_run.beam_search
-        decode_run.beam_search = functools.partial(beam_search, use_cache=False)
-        try:
+        with _uncached_search():
             reference, ref_s = _decode(models, tokenizer, src, cfg)
-        finally:
-            decode_run.beam_search = cached
         result["identical_to_uncached"] = [s[0].tokens for s in reference] == [h.tokens for h in hyps]
         result["uncached_seconds"] = round(ref_s, 2)
     log(f"decode benchmark ({result['workload']}, beam {args.beam}, {args.precision} on {result['device']}): "
         f"{result['sent_per_s']} sentences/s, {result['tgt_tok_per_s']:,.0f} target tokens/s, "
         f"{result['mean_output_tokens']} tokens per output (references {result['mean_reference_tokens']})")
     return result
+
+
+@contextlib.contextmanager
+def _uncached_search() -> Iterator[None]:
+    """Every search strategy recomputes each prefix from scratch (the reference) for the duration."""
+    import dataclasses
+
+    from mt.decode.search import SEARCH
+
+    cached = dict(SEARCH)
+    SEARCH.update({name: dataclasses.replace(strategy, use_cache=False) for name, strategy in cached.items()})
+    try:
+        yield
+    finally:
+        SEARCH.update(cached)
 
 
 def _workload(args: argparse.Namespace, sentences: int) -> str:

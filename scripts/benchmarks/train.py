@@ -112,21 +112,15 @@ def _overrides(args: argparse.Namespace, run_dir: Path) -> list[str]:
 
 
 def _config(args: argparse.Namespace, run_dir: Path):
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
     from mt.config import train_config
-    from mt.utils.resolvers import register_resolvers
+    from mt.utils.compose import compose_config
 
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=_overrides(args, run_dir))
-    return train_config(OmegaConf.to_container(cfg, resolve=True))
+    return train_config(compose_config("config", _overrides(args, run_dir)))
 
 
 def _batch_stream(trainer) -> Iterator:
     """The trainer's training batches, in its order (both loops consume the same stream)."""
-    return trainer._batch_stream()
+    return trainer.batch_stream()
 
 
 def _timed_updates(trainer, step, batches: Iterator, args: argparse.Namespace) -> dict:

@@ -17,11 +17,13 @@ import torch
 
 from mt.config import ConfigError, DecodeConfig, ExportConfig, export_config, translate_config
 from mt.decode.ct2 import load_ct2, translate_nbest_ct2
-from mt.decode.run import load_for_inference, translate_nbest
+from mt.decode.load import load_for_inference
+from mt.decode.run import translate_nbest
 from mt.eval.metrics import score_corpus
 from mt.export.hf import export_huggingface, interleaved_to_halves, load_marian, marian_translate
 from mt.export.run import export
-from mt.model.transformer import Transformer, sinusoidal_positions
+from mt.model import VocabInfo, build_model
+from mt.model.transformer import sinusoidal_positions
 from mt.utils.errors import MTError
 from tests.conftest import ROOT, TINY, run_cli
 
@@ -188,7 +190,7 @@ def test_every_embedding_layout_exports_exactly(mt_model, tmp_path, shared, tied
     four): the export loads with no missing or unexpected tensor and gives mt's logits."""
     models, tokenizer, info = mt_model
     torch.manual_seed(0)
-    model = Transformer(models[0].cfg, models[0].vocab_size, tokenizer.pad_id).eval()
+    model = build_model(models[0].cfg, VocabInfo.from_dict(info["vocab"])).eval()
     if not shared:
         model.tgt_embed = torch.nn.Embedding(model.vocab_size, model.cfg.d_model, padding_idx=tokenizer.pad_id)
     if not tied_output:

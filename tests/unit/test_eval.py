@@ -10,7 +10,8 @@ import pytest
 import sacrebleu.utils
 
 from mt.config import DecodeConfig, EvaluateConfig
-from mt.decode.run import load_for_inference, translate_lines
+from mt.decode.load import load_for_inference
+from mt.decode.run import translate_lines
 from mt.eval.metrics import score_corpus
 from mt.eval.run import evaluate
 from mt.utils.errors import MTError

@@ -8,8 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from mt.config import ModelConfig
+from mt.config import DecodeConfig, ModelConfig
 from mt.decode.search import (
+    SEARCH,
+    BeamSearch,
+    GreedySearch,
     ban_repeated_ngrams,
     beam_search,
     constrain_log_probs,
@@ -17,6 +20,7 @@ from mt.decode.search import (
     greedy_search,
     max_output_lengths,
     normalized_score,
+    search_for,
 )
 from mt.model.transformer import EncoderOut, KVCache, Transformer
 
@@ -297,3 +301,30 @@ def test_pad_and_bos_are_never_generated_unk_is():
         for h in (h for hs in hyps for h in hs):
             assert PAD not in h.tokens and BOS not in h.tokens
         assert UNK in hyps[0][0].tokens
+
+
+# ----------------------------------------------------------------------------- the strategy registry
+
+
+def test_the_registry_keeps_todays_rule():
+    assert set(SEARCH) == {"greedy", "beam"}
+    assert search_for(DecodeConfig(beam_size=1)) is SEARCH["greedy"]
+    assert search_for(DecodeConfig(beam_size=4)) is SEARCH["beam"]
+    assert SEARCH["greedy"].limit_independent and not SEARCH["beam"].limit_independent
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_strategies_pass_the_config_and_ids_through(beam_size):
+    model = random_model(4)
+    src = random_source(4, [6, 9, 2, 4])
+    cfg = DecodeConfig(beam_size=beam_size, nbest=beam_size, max_len_a=1.0, max_len_b=3, min_len=2,
+                       length_penalty=0.6, no_repeat_ngram_size=2)
+    rules = dict(max_len_a=1.0, max_len_b=3, min_len=2, length_penalty=0.6, no_repeat_ngram_size=2, **IDS)
+    direct = (greedy_search([model], src, **rules) if beam_size == 1
+              else beam_search([model], src, beam_size=beam_size, nbest=beam_size, **rules))
+    for strategy in (search_for(cfg), type(search_for(cfg))(use_cache=False)):
+        found = strategy([model], src, cfg, **IDS)
+        assert tokens_of(found) == tokens_of(direct)
+        assert [h.score for hyps in found for h in hyps] == pytest.approx(
+            [h.score for hyps in direct for h in hyps], abs=1e-4)
+    assert isinstance(search_for(cfg), GreedySearch if beam_size == 1 else BeamSearch)

@@ -19,19 +19,13 @@ from mt.checkpoint import CheckpointError, bytes_to_tensor, save_checkpoint
 from mt.config import DecodeConfig, ModelConfig, TokenizerConfig, TranslateConfig, to_dict
 from mt.data.tokenizer import Tokenizer, train_tokenizer
 from mt.decode.chunks import partial_paths
-from mt.decode.run import (
-    decode_utf8_lines,
-    format_nbest,
-    load_for_inference,
-    read_text_lines,
-    translate_file,
-    translate_lines,
-    translate_nbest,
-    translate_with,
-)
+from mt.decode.lines import format_nbest, translate_with
+from mt.decode.load import load_for_inference
+from mt.decode.run import translate_file, translate_lines, translate_nbest
 from mt.decode.search import Hypothesis
-from mt.model.transformer import Transformer
+from mt.model import VocabInfo, build_model
 from mt.utils.errors import MTError
+from mt.utils.text import decode_utf8_lines, read_text_lines
 from tests.conftest import ROOT, run_cli
 
 WORDS = "the a small red house dog cat sees walks der die klein rot Haus Hund Katze sieht läuft".split()
@@ -55,11 +49,10 @@ def make_checkpoint(path: Path, tokenizer: Tokenizer, seed: int = 0, max_positio
     torch.manual_seed(seed)
     cfg = ModelConfig(encoder_layers=1, decoder_layers=1, d_model=32, n_heads=4, ffn_dim=64, dropout=0.0,
                       max_positions=max_positions)
-    model = Transformer(cfg, tokenizer.vocab_size, tokenizer.pad_id)
+    vocab = VocabInfo.from_tokenizer(tokenizer)
+    model = build_model(cfg, vocab)
     save_checkpoint({
-        "model": model.state_dict(), "model_config": to_dict(cfg),
-        "vocab": {"size": tokenizer.vocab_size, "pad_id": tokenizer.pad_id, "unk_id": tokenizer.unk_id,
-                  "bos_id": tokenizer.bos_id, "eos_id": tokenizer.eos_id},
+        "model": model.state_dict(), "model_config": to_dict(cfg), "vocab": vocab.as_dict(),
         "tokenizer": {"model": bytes_to_tensor(tokenizer.to_bytes()), "path": str(path.parent)},
         "src_lang": src_lang, "tgt_lang": tgt_lang, "config": {}, "step": 7,
     }, path)

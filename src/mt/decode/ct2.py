@@ -1,7 +1,7 @@
 """Decoding with CTranslate2: ``translate.py backend=ctranslate2 model=DIR`` on a directory written by
 ``scripts/export.py format=ctranslate2``.
 
-Lines go through the same path as mt's own decoder (``run.translate_with``: empty lines kept, order
+Lines go through the same path as mt's own decoder (``lines.translate_with``: empty lines kept, order
 kept, sources cut to the model's length, length-sorted batches, detokenization by the checkpoint's
 SentencePiece model); only the search of a batch is CTranslate2's. Its rules are mapped onto mt's:
 
@@ -40,8 +40,8 @@ from tqdm import tqdm
 
 from mt.config import DecodeConfig
 from mt.data.tokenizer import Tokenizer
-from mt.decode.run import MAX_SOURCE_TOKENS, Translation, translate_with
-from mt.decode.search import Hypothesis, max_output_lengths, normalized_score
+from mt.decode.lines import MAX_SOURCE_TOKENS, Translation, translate_with
+from mt.decode.search import Hypothesis, max_output_lengths, normalized_score, search_for
 from mt.utils.cpu import usable_cores
 from mt.utils.errors import MTError
 from mt.utils.extras import require
@@ -132,10 +132,11 @@ def _search_under_limits(model: CT2Model, src_ids: list[list[int]], limits: list
     """Search every sentence as if alone under its own length limit. The batch runs under the largest
     limit; a beam search that went on to one token before a sentence's own (smaller) limit could
     have ended differently under it, so those sentences are searched again, the same way, under
-    theirs (greedy prefixes do not depend on the limit: they are cut later)."""
+    theirs (greedy prefixes do not depend on the limit: they are cut later). Which strategy is which
+    is mt's own rule: ``search_for(cfg).limit_independent``."""
     top = max(limits)
     results = _translate(model, src_ids, cfg, top)
-    if cfg.beam_size > 1:
+    if not search_for(cfg).limit_independent:
         redo = [i for i, (hyps, limit) in enumerate(zip(results, limits, strict=True))
                 if limit < top and max(len(h.tokens) for h in hyps) >= limit - 1]
         if redo:

@@ -15,6 +15,9 @@ beam ``j`` of active sentence ``s``. Each step
 
 Hypotheses are ranked by the GNMT length-normalised score (Wu et al. 2016, eq. 14):
 ``log_prob / ((5 + length) / 6) ** alpha``, where ``length`` counts the EOS token.
+
+``SEARCH`` names the strategies decoding can use (``greedy``, ``beam``), each a small class with one
+call signature; ``search_for(decode_cfg)`` picks the one for a decoding config.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mt.config import DecodeConfig
 from mt.model.transformer import EncoderOut, KVCache, Transformer
 
 
@@ -302,3 +307,74 @@ def greedy_search(
         [Hypothesis(row[1:n], normalized_score(lp, n, length_penalty), lp)]
         for row, n, lp in zip(tokens.tolist(), length.tolist(), log_prob.tolist(), strict=True)
     ]
+
+
+def search_rules(cfg: DecodeConfig) -> dict[str, Any]:
+    """The generation rules of ``cfg`` that every strategy passes on, as keyword arguments."""
+    return dict(length_penalty=cfg.length_penalty, max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b,
+                min_len=cfg.min_len, no_repeat_ngram_size=cfg.no_repeat_ngram_size)
+
+
+class SearchStrategy(Protocol):
+    """One way to search a batch; ``SEARCH`` holds them by name."""
+
+    limit_independent: ClassVar[bool]
+    """Whether a hypothesis searched under a larger length limit and cut to a smaller one is what the
+    search gives under the smaller limit."""
+
+    def __call__(self, models: Sequence[Transformer], src_tokens: Tensor, cfg: DecodeConfig, *, bos_id: int,
+                 eos_id: int, pad_id: int) -> list[list[Hypothesis]]:
+        """Per sentence of the (B, S) EOS-terminated, right-padded ``src_tokens``, in input order, up
+        to ``cfg.nbest`` hypotheses, best first, under ``cfg``'s rules."""
+        ...
+
+
+@dataclass(frozen=True)
+class GreedySearch:
+    """The most probable token at every step: one hypothesis per sentence (``greedy_search``)."""
+
+    use_cache: bool = True
+    """False recomputes every prefix (the slow reference that checks the cache)."""
+    limit_independent: ClassVar[bool] = True
+    """A hypothesis searched under a larger length limit and cut to a smaller one is what the search
+    gives under the smaller limit: each token depends only on its prefix. Backends that decode a batch
+    under one shared limit rely on this (mt.decode.ct2)."""
+
+    def __call__(self, models: Sequence[Transformer], src_tokens: Tensor, cfg: DecodeConfig, *, bos_id: int,
+                 eos_id: int, pad_id: int) -> list[list[Hypothesis]]:
+        """Hypotheses of the (B, S) EOS-terminated, right-padded ``src_tokens``, best first."""
+        return greedy_search(models, src_tokens, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id,
+                             use_cache=self.use_cache, **search_rules(cfg))
+
+
+@dataclass(frozen=True)
+class BeamSearch:
+    """Beam search with ``cfg.beam_size`` beams and up to ``cfg.nbest`` hypotheses (``beam_search``)."""
+
+    use_cache: bool = True
+    """False recomputes every prefix (the slow reference that checks the cache)."""
+    limit_independent: ClassVar[bool] = False
+    """At its length limit every live beam must end, so a smaller limit can change which hypotheses
+    finish."""
+
+    def __call__(self, models: Sequence[Transformer], src_tokens: Tensor, cfg: DecodeConfig, *, bos_id: int,
+                 eos_id: int, pad_id: int) -> list[list[Hypothesis]]:
+        """Hypotheses of the (B, S) EOS-terminated, right-padded ``src_tokens``, best first."""
+        return beam_search(models, src_tokens, beam_size=cfg.beam_size, nbest=cfg.nbest, bos_id=bos_id,
+                           eos_id=eos_id, pad_id=pad_id, use_cache=self.use_cache, **search_rules(cfg))
+
+
+SEARCH: dict[str, SearchStrategy] = {"greedy": GreedySearch(), "beam": BeamSearch()}
+"""The search strategies by name. A new one is a class with ``SearchStrategy``'s call and attribute,
+one entry here, and the rule in ``search_name`` that picks it."""
+
+
+def search_name(cfg: DecodeConfig) -> str:
+    """The key in ``SEARCH`` that decodes with ``cfg``: ``greedy`` at ``beam_size`` 1 (the same tokens
+    as one beam, without the beam bookkeeping), ``beam`` otherwise."""
+    return "greedy" if cfg.beam_size == 1 else "beam"
+
+
+def search_for(cfg: DecodeConfig) -> SearchStrategy:
+    """The strategy that decodes with ``cfg`` (``SEARCH[search_name(cfg)]``)."""
+    return SEARCH[search_name(cfg)]

@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from mt.config import EvaluateConfig
-from mt.decode.run import load_for_inference, read_text_lines, resolve_path, translate_lines, write_text_lines
+from mt.decode.load import load_for_inference
+from mt.decode.run import translate_lines
 from mt.eval.metrics import character_loop_lines, score_corpus
 from mt.utils.errors import MTError
 from mt.utils.io import write_json
 from mt.utils.logging import get_logger
 from mt.utils.network import network_failure, short_reason
+from mt.utils.text import read_text_lines, resolve_path, write_text_lines
 
 log = get_logger(__name__)
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
-import torch
 
 
 @contextmanager
@@ -44,6 +43,8 @@ def write_json(path: str | Path, obj) -> None:
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA)."""
+    import torch  # here, so that the file helpers above load without torch (scripts, mt.utils.text)
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

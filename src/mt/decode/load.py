@@ -1,0 +1,100 @@
+"""Checkpoints -> eval-mode models for inference: one model, or several to ensemble.
+
+A checkpoint describes itself: besides the weights it holds the model config, the vocabulary's
+integers (``"vocab"``) and the SentencePiece model, so the model is rebuilt by ``mt.model.build_model``
+exactly as training built it, and the tokenizer comes from the same file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mt.checkpoint import CheckpointError, load_checkpoint, tensor_to_bytes
+from mt.config import ConfigError, ModelConfig, from_dict
+from mt.data.errors import DataError
+from mt.data.tokenizer import Tokenizer
+from mt.model import VocabInfo, build_model
+from mt.model.transformer import Transformer
+from mt.utils.device import resolve_device
+from mt.utils.errors import MTError
+
+
+def load_for_inference(
+    paths: Sequence[str | Path], device: str | torch.device = "auto"
+) -> tuple[list[Transformer], Tokenizer, dict[str, Any]]:
+    """Load one checkpoint, or several to ensemble, as eval-mode models on ``device``.
+
+    Returns the models, the tokenizer stored in the (first) checkpoint, and an info dict with
+    ``checkpoints``, ``src_lang``, ``tgt_lang``, ``vocab`` and ``step`` (of the first checkpoint).
+    Ensembled checkpoints must share the tokenizer and the language pair.
+    """
+    if not paths:
+        raise MTError("no checkpoint given: use checkpoint=PATH (or checkpoint=[A,B] to ensemble)")
+    target = resolve_device(device, key="decode.device")
+    models: list[Transformer] = []
+    first: tuple[Path, dict[str, Any]] | None = None
+    for path in map(Path, paths):
+        state = load_checkpoint(path, map_location="cpu")
+        meta = _inference_meta(state, path)
+        if first is None:
+            first = (path, meta)
+        else:
+            _check_compatible(first, (path, meta))
+        models.append(_load_model(state, meta, path).to(target).eval())
+        del state
+    assert first is not None
+    path, meta = first
+    try:
+        tokenizer = Tokenizer.from_bytes(meta["tokenizer"])
+    except (DataError, MTError) as e:
+        raise CheckpointError(f"{path}: the stored tokenizer cannot be loaded ({e})") from None
+    info = {"checkpoints": [str(p) for p in paths], "src_lang": meta["src_lang"],
+            "tgt_lang": meta["tgt_lang"], "vocab": meta["vocab"], "step": meta["step"]}
+    return models, tokenizer, info
+
+
+def _inference_meta(state: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The parts of a checkpoint that decoding needs besides the weights, checked."""
+    missing = [key for key in ("vocab", "tokenizer") if key not in state]
+    if missing:
+        raise CheckpointError(f"{path} has no {' or '.join(missing)} entry, so it cannot translate; "
+                              f"use a checkpoint written by train.py")
+    step = state.get("step", state.get("trainer", {}).get("step", 0))
+    return {"vocab": dict(state["vocab"]), "tokenizer": tensor_to_bytes(state["tokenizer"]["model"]),
+            "src_lang": state.get("src_lang", "?"), "tgt_lang": state.get("tgt_lang", "?"), "step": step}
+
+
+def _check_compatible(first: tuple[Path, dict[str, Any]], other: tuple[Path, dict[str, Any]]) -> None:
+    """Ensemble members must agree on the vocabulary (probabilities are averaged per token id)."""
+    (a, meta_a), (b, meta_b) = first, other
+    if meta_a["tokenizer"] != meta_b["tokenizer"] or meta_a["vocab"] != meta_b["vocab"]:
+        raise MTError(f"cannot ensemble {a} and {b}: they use different vocabularies (their SentencePiece "
+                      f"models differ); ensemble only checkpoints trained on the same prepared data")
+    pair_a, pair_b = (meta_a["src_lang"], meta_a["tgt_lang"]), (meta_b["src_lang"], meta_b["tgt_lang"])
+    if pair_a != pair_b:
+        raise MTError(f"cannot ensemble {a} ({'-'.join(pair_a)}) and {b} ({'-'.join(pair_b)}): "
+                      f"they translate different language pairs")
+
+
+def _load_model(state: dict[str, Any], meta: dict[str, Any], path: Path) -> Transformer:
+    """The checkpoint's model, built as training built it, with its weights loaded."""
+    try:
+        cfg = from_dict(ModelConfig, state["model_config"], prefix="model.")
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{path}: unusable model_config ({e})") from None
+    try:
+        vocab = VocabInfo.from_dict(meta["vocab"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: unusable vocab entry ({type(e).__name__}: {e}); it needs the integers "
+                              f"size, pad_id, unk_id, bos_id and eos_id") from None
+    model = build_model(cfg, vocab)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        first_line = str(e).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: the weights do not match its model_config ({first_line[:200]})") from None
+    return model
