@@ -73,7 +73,7 @@ TINY_MODEL = [  # appended to the walkthrough's train.py: same recipe, a model t
 
 def _write_multi30k_like(directory) -> None:
     """Multi30k's file layout and format (one raw sentence per line), filled with generated pairs."""
-    from mt.data.demo import generate_demo_corpus
+    from mt.data.demo.corpus import generate_demo_corpus
 
     corpus = generate_demo_corpus({"train": 1500, "valid": 100, "test": 100}, seed=3)
     directory.mkdir(parents=True, exist_ok=True)

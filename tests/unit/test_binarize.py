@@ -9,7 +9,7 @@ import pytest
 from mt.config import TokenizerConfig
 from mt.data.binarize import bin_path, binarize_pairs, iter_chunks, length_mask, token_dtype
 from mt.data.dataset import TokenPairDataset
-from mt.data.download import DataError
+from mt.data.errors import DataError
 from mt.data.tokenizer import train_tokenizer
 
 WORDS = "the a small big red house dog cat der die das klein groß rot Haus Hund Katze Baum Auto".split()

@@ -4,7 +4,7 @@ import pytest
 
 from mt.config import DataConfig
 from mt.data.clean import CleanStats, PairFilter, clean_pairs, normalize_pairs, normalize_text, pair_digest
-from mt.data.download import DataError
+from mt.data.errors import DataError
 
 
 def test_normalize_text_nfkc_and_whitespace():

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from mt.data import demo
-from mt.data.demo import (
+from mt.data.demo import corpus as demo
+from mt.data.demo.corpus import (
     PRONOUNS,
     Phrase,
     Subject,

@@ -11,8 +11,9 @@ import pytest
 
 from mt.config import DataConfig, TokenizerConfig
 from mt.data.binarize import bin_path
-from mt.data.download import DataError, iter_pairs
+from mt.data.errors import DataError
 from mt.data.prepare import load_prepared, prepare_data
+from mt.data.sources import iter_pairs
 from tests.unit.test_prepare import random_pairs
 
 SPLITS = {"train": random_pairs(240, seed=21), "validation": random_pairs(6, seed=22),

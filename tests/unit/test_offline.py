@@ -14,8 +14,8 @@ from huggingface_hub import constants
 
 import mt.data.hub as hub
 from mt.config import DataConfig
-from mt.data.download import iter_pairs
 from mt.data.hub import OfflineError
+from mt.data.sources import iter_pairs
 from mt.utils.network import network_failure
 from tests.conftest import ROOT, run_cli
 

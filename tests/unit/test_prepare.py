@@ -13,7 +13,7 @@ import pytest
 
 import mt.data.prepare as prepare_mod
 from mt.config import DataConfig, TokenizerConfig
-from mt.data.download import DataError
+from mt.data.errors import DataError
 from mt.data.prepare import cache_key, load_prepared, prepare_data
 
 EN = "the a small big red green house dog cat tree car sees walks".split()
@@ -216,7 +216,7 @@ def test_demo_source(tmp_path, monkeypatch):
     pairs = random_pairs(200, seed=7)
     fake = types.SimpleNamespace(
         generate_demo_corpus=lambda sizes, seed: {"train": pairs, "valid": pairs[:3], "test": pairs[3:5]})
-    monkeypatch.setitem(sys.modules, "mt.data.demo", fake)
+    monkeypatch.setitem(sys.modules, "mt.data.demo.corpus", fake)
     data_cfg = DataConfig(source="demo", name="demo", cache_dir=str(tmp_path / "c"), num_workers=1)
     prepared = load_prepared(prepare_data(data_cfg, TokenizerConfig(vocab_size=40, byte_fallback=False),
                                           tmp_path, progress=False))

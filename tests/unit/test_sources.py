@@ -1,5 +1,7 @@
-"""Sources: local text/TSV files, an offline HF dataset in the hub's parquet layout, the demo hook."""
+"""Sources: local text/TSV files, an offline HF dataset in the hub's parquet layout, the demo hook,
+and what each tells the prepared-data cache."""
 
+import dataclasses
 import sys
 import types
 from pathlib import Path
@@ -7,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from mt.config import DataConfig
-from mt.data.download import DataError, iter_pairs, read_lines, read_text_pairs, split_size_hint
+from mt.data.errors import DataError
+from mt.data.sources import SOURCES, iter_pairs, source_for, split_size_hint
+from mt.data.text_files import read_lines, read_text_pairs
 
 PAIRS = {
     "train": [("a small house", "ein kleines Haus"), ("the dog", "der Hund"), ("good night", "gute Nacht")],
@@ -146,9 +150,49 @@ def test_demo_source_uses_generator_and_swaps_direction(monkeypatch):
         calls.append((dict(sizes), seed))
         return corpus
 
-    monkeypatch.setitem(sys.modules, "mt.data.demo", types.SimpleNamespace(generate_demo_corpus=fake_generate))
+    fake = types.SimpleNamespace(generate_demo_corpus=fake_generate)
+    monkeypatch.setitem(sys.modules, "mt.data.demo.corpus", fake)
     cfg = DataConfig(source="demo", demo_sizes={"train": 1, "valid": 1, "test": 0}, demo_seed=7)
     assert list(iter_pairs(cfg, "train")) == [("the dog", "der Hund")]
     assert calls == [({"train": 1, "valid": 1, "test": 0}, 7)]
     swapped = DataConfig(source="demo", src_lang="de", tgt_lang="en")
     assert list(iter_pairs(swapped, "valid")) == [("eine Katze", "a cat")]
+
+
+def test_unknown_source_lists_the_registry():
+    with pytest.raises(DataError, match="data.source='bt' is not one of demo, hf, local"):
+        iter_pairs(DataConfig(source="bt"), "train")
+    assert split_size_hint(DataConfig(source="bt"), "train") is None
+
+
+def test_each_config_field_belongs_to_at_most_one_source():
+    owners = [field for cls in SOURCES.values() for field in cls.fields]
+    assert len(owners) == len(set(owners))
+    assert set(owners) <= set(DataConfig.__dataclass_fields__)
+
+
+def test_local_inputs_resolve_for_the_cache_and_list_every_file(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "corpus")
+    source = source_for(DataConfig(source="local", local_dir="link"), work_dir=tmp_path)
+    assert source.resolved_config().local_dir == str((tmp_path / "corpus").resolve())
+    assert source.input_files("valid") == [tmp_path / "link" / "valid.en", tmp_path / "link" / "valid.de"]
+    tsv = source_for(DataConfig(source="local", local_dir=str(tmp_path), local_format="tsv"))
+    assert tsv.input_files("test") == [tmp_path / "test.tsv"]
+
+
+def test_hf_path_resolves_only_when_it_is_a_local_directory(tmp_path):
+    (tmp_path / "wmt_local").mkdir()
+    local = source_for(DataConfig(source="hf", hf_path="wmt_local"), work_dir=tmp_path)
+    assert local.resolved_config().hf_path == str((tmp_path / "wmt_local").resolve())
+    hub = source_for(DataConfig(source="hf", hf_path="wmt/wmt14"), work_dir=tmp_path)
+    assert hub.resolved_config().hf_path == "wmt/wmt14"
+    assert hub.input_files("train") == []  # the cache does not fingerprint datasets
+
+
+def test_each_source_describes_a_recorded_config_for_the_model_card():
+    recorded = dataclasses.asdict(DataConfig(local_dir="/c", local_prefixes={"train": "tr"}))
+    assert SOURCES["local"].describe(recorded) == "local text files in `/c` (train: `tr.*`)"
+    assert SOURCES["hf"].describe(recorded).startswith("the Hugging Face dataset `wmt/wmt14`, config `de-en`")
+    assert "seed 1234" in SOURCES["demo"].describe(recorded)
+    assert SOURCES["hf"].describe({"hf_path": "x"}) == "the Hugging Face dataset `x`, splits None"

@@ -83,7 +83,7 @@ def test_vocab_too_large_for_corpus_says_what_to_lower(tmp_path):
 
 
 def test_invalid_model_bytes_are_rejected():
-    from mt.data.download import DataError
+    from mt.data.errors import DataError
 
     with pytest.raises(DataError, match="not a valid SentencePiece model"):
         Tokenizer.from_bytes(b"not a model")

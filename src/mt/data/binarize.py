@@ -27,7 +27,7 @@ import numpy as np
 import sentencepiece as spm
 from tqdm import tqdm
 
-from mt.data.download import DataError
+from mt.data.errors import DataError
 from mt.utils.cpu import usable_cores
 
 logger = logging.getLogger(__name__)

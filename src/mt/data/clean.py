@@ -17,7 +17,7 @@ import numpy as np
 
 from mt.config import DataConfig
 from mt.data.digests import DigestSet
-from mt.data.download import DataError
+from mt.data.errors import DataError
 
 SHORT_PAIR_WORDS = 3
 """Pairs whose longer side has at most this many words are exempt from the length-ratio filter."""

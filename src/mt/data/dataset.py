@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from mt.data.binarize import bin_path, idx_path
-from mt.data.download import DataError
+from mt.data.errors import DataError
 
 
 def _read_offsets(path: Path) -> np.ndarray:

@@ -29,8 +29,11 @@ from mt.config import DataConfig, TokenizerConfig
 from mt.data.binarize import BinarizeStats, binarize_pairs, resolve_workers, token_dtype
 from mt.data.clean import CleanStats, clean_pairs, normalize_pairs
 from mt.data.dataset import TokenPairDataset
-from mt.data.download import DataError, iter_pairs, local_paths, read_text_pairs, split_size_hint
+from mt.data.errors import DataError
+from mt.data.sources import SOURCES, iter_pairs, source_for, split_size_hint
+from mt.data.text_files import read_text_pairs
 from mt.data.tokenizer import Tokenizer, train_tokenizer
+from mt.utils.fingerprint import file_fingerprint, file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +47,6 @@ _LINE_BREAKS = re.compile(r"\r\n|[\r\n]")
 
 # Fields that never change the prepared content (or only select where it goes).
 _NEUTRAL_FIELDS = {"num_workers", "cache_dir", "hf_streaming"}
-# Fields that matter only for one source.
-_SOURCE_FIELDS = {
-    "demo": {"demo_sizes", "demo_seed"},
-    "hf": {"hf_path", "hf_config", "hf_splits"},
-    "local": {"local_dir", "local_format", "local_prefixes"},
-}
 
 
 @dataclass
@@ -102,8 +99,8 @@ def cache_key(data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path | N
     Local input paths count as absolute paths with symlinks resolved (relative ones against
     ``work_dir``, default the current directory): every spelling of one directory shares one cache.
     """
-    data_cfg = _with_resolved_inputs(data_cfg, work_dir)
-    other_sources = set().union(*(f for s, f in _SOURCE_FIELDS.items() if s != data_cfg.source))
+    data_cfg = source_for(data_cfg, work_dir).resolved_config()
+    other_sources = set().union(*(s.fields for name, s in SOURCES.items() if name != data_cfg.source))
     data = {
         k: v for k, v in dataclasses.asdict(data_cfg).items()
         if k not in _NEUTRAL_FIELDS and k not in other_sources
@@ -111,18 +108,6 @@ def cache_key(data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path | N
     payload = {"format": FORMAT_VERSION, "data": data, "tokenizer": dataclasses.asdict(tok_cfg)}
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
-
-
-def _with_resolved_inputs(data_cfg: DataConfig, work_dir: Path | None) -> DataConfig:
-    def resolved(path: str) -> Path:
-        p = Path(path).expanduser()
-        return (p if p.is_absolute() else Path(work_dir or ".") / p).resolve()
-
-    if data_cfg.source == "local" and data_cfg.local_dir:
-        return dataclasses.replace(data_cfg, local_dir=str(resolved(data_cfg.local_dir)))
-    if data_cfg.source == "hf" and resolved(data_cfg.hf_path).is_dir():  # a local copy, not a hub id
-        return dataclasses.replace(data_cfg, hf_path=str(resolved(data_cfg.hf_path)))
-    return data_cfg
 
 
 def cache_root(data_cfg: DataConfig, work_dir: Path) -> Path:
@@ -329,14 +314,12 @@ def _log_reuse(directory: Path, data_cfg: DataConfig, work_dir: Path) -> None:
 def _input_fingerprint(data_cfg: DataConfig, work_dir: Path, digest: bool = True) -> list[list]:
     """[path, size, mtime_ns, sha256] of every local input (without the digest when ``digest`` is off)."""
     # Local files can be edited in place without any setting changing; remember what was read.
-    if data_cfg.source != "local":
-        return []
+    source = source_for(data_cfg, work_dir)
     found = []
     for split in ("train", *EVAL_SPLITS):
-        for p in local_paths(data_cfg, split, work_dir):
+        for p in source.input_files(split):
             with contextlib.suppress(OSError):
-                st = p.stat()
-                found.append([str(p.resolve()), st.st_size, st.st_mtime_ns, *([_file_digest(p)] if digest else [])])
+                found.append(file_fingerprint(p, digest=digest))
     return found
 
 
@@ -350,17 +333,9 @@ def _changed_inputs(recorded: list[list], current: list[list]) -> list[str]:
         old, new = before[path], now[path]
         if old[1] != new[1]:
             changed.append(path)
-        elif old[2] != new[2] and (len(old) < 4 or old[3] != _file_digest(Path(path))):
+        elif old[2] != new[2] and (len(old) < 4 or old[3] != file_sha256(path)):
             changed.append(path)  # meta files from before the digest: the time is all there is
     return changed
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _remove_leftovers(final: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import sentencepiece as spm
 
 from mt.config import ConfigError, TokenizerConfig
-from mt.data.download import DataError
+from mt.data.errors import DataError
 
 logger = logging.getLogger(__name__)
 

@@ -5,20 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from mt.data.sources import SOURCES
+
 
 def _training_data(data: dict[str, Any]) -> str:
     source = data.get("source")
-    if source == "local":
-        prefixes = data.get("local_prefixes") or {}
-        files = ", ".join(f"{split}: `{prefix}.*`" for split, prefix in prefixes.items())
-        where = f"local text files in `{data.get('local_dir')}` ({files})"
-    elif source == "hf":
-        config = f", config `{data.get('hf_config')}`" if data.get("hf_config") else ""
-        where = f"the Hugging Face dataset `{data.get('hf_path')}`{config}, splits {data.get('hf_splits')}"
-    elif source == "demo":
-        where = f"the generated offline demo corpus (sizes {data.get('demo_sizes')}, seed {data.get('demo_seed')})"
-    else:
-        where = f"source `{source}`"
+    # A checkpoint may name a source this version does not have: say only its name.
+    where = SOURCES[source].describe(data) if source in SOURCES else f"source `{source}`"
     return (f"- Corpus `{data.get('name')}`: {where}.\n"
             f"- Cleaning: Unicode {data.get('normalize') or 'no'} normalisation, at most "
             f"{data.get('max_words')} words and {data.get('max_tokens_per_sentence')} subwords per sentence, "

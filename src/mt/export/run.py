@@ -2,6 +2,9 @@
 
 The directory is written under a temporary name beside ``output`` and renamed into place only when
 complete, so a failed export never leaves a half-written model where a server would load it.
+``FORMATS`` maps each value of ``format`` to the function that writes it; adding a format is a module
+with such a function and its line there (``mt.config`` checks ``format`` against ``_EXPORT_FORMATS``,
+which tests/unit/test_registries.py keeps equal to the keys).
 """
 
 from __future__ import annotations
@@ -10,15 +13,19 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mt.config import ExportConfig
-from mt.decode.run import load_for_inference, resolve_path
+from mt.config import ExportConfig, to_dict
+from mt.data.tokenizer import Tokenizer
+from mt.decode.load import load_for_inference
+from mt.model.transformer import Transformer
 from mt.utils.errors import MTError
 from mt.utils.logging import get_logger
+from mt.utils.text import resolve_path
 
 log = get_logger(__name__)
 
@@ -46,8 +53,40 @@ def _results(cfg: ExportConfig, checkpoint: Path) -> dict[str, Any] | None:
         raise MTError(f"{path} is not valid JSON ({e})") from None
 
 
+def _write_ctranslate2(cfg: ExportConfig, checkpoint: Path, model: Transformer, tokenizer: Tokenizer,
+                       info: dict[str, Any], output: Path) -> None:
+    from mt.export.ct2 import export_ctranslate2
+
+    export_ctranslate2(model, tokenizer, info, output, cfg.quantization)
+
+
+def _write_huggingface(cfg: ExportConfig, checkpoint: Path, model: Transformer, tokenizer: Tokenizer,
+                       info: dict[str, Any], output: Path) -> None:
+    from mt.export.card import model_card
+    from mt.export.hf import export_huggingface
+
+    train_cfg, beam = _checkpoint_extras(checkpoint)
+    card = model_card(info, to_dict(model.cfg), train_cfg, _results(cfg, checkpoint), beam)
+    export_huggingface(model, tokenizer, info, output, beam_size=beam, card=card)
+
+
+FormatWriter = Callable[[ExportConfig, Path, Transformer, Tokenizer, dict[str, Any], Path], None]
+"""Writes one format: ``(cfg, checkpoint, model, tokenizer, info, output)``, where ``model``,
+``tokenizer`` and ``info`` are what ``load_for_inference`` returns for ``checkpoint`` and ``output`` is
+the (temporary) directory to fill."""
+
+FORMATS: dict[str, FormatWriter] = {
+    "ctranslate2": _write_ctranslate2,
+    "huggingface": _write_huggingface,
+}
+"""``format`` value -> its writer; the keys are the values ``format`` accepts."""
+
+
 def export(cfg: ExportConfig) -> dict[str, Any]:
     """Export ``cfg.checkpoint`` to ``cfg.output`` in ``cfg.format``; returns a summary."""
+    write = FORMATS.get(cfg.format)
+    if write is None:
+        raise MTError(f"format={cfg.format!r} is not one of {', '.join(FORMATS)}")
     checkpoint = resolve_path(cfg.checkpoint, cfg.work_dir)
     output = resolve_path(cfg.output, cfg.work_dir)
     if output.exists() and not cfg.overwrite:
@@ -59,18 +98,7 @@ def export(cfg: ExportConfig) -> dict[str, Any]:
     output.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        if cfg.format == "ctranslate2":
-            from mt.export.ct2 import export_ctranslate2
-
-            export_ctranslate2(model, tokenizer, info, tmp, cfg.quantization)
-        else:
-            from mt.config import to_dict
-            from mt.export.card import model_card
-            from mt.export.hf import export_huggingface
-
-            train_cfg, beam = _checkpoint_extras(checkpoint)
-            card = model_card(info, to_dict(model.cfg), train_cfg, _results(cfg, checkpoint), beam)
-            export_huggingface(model, tokenizer, info, tmp, beam_size=beam, card=card)
+        write(cfg, checkpoint, model, tokenizer, info, tmp)
         if output.exists():
             shutil.rmtree(output)
         os.replace(tmp, output)

@@ -20,7 +20,7 @@ import random
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from mt.data.demo_grammar import (
+from mt.data.demo.grammar import (
     ANIMALS,
     DE_AUX,
     DE_DAYS,

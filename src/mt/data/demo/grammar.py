@@ -1,7 +1,7 @@
 """The grammar of the demo corpus: word lists and the pure builders that render one fragment
 (a number, a date, a time, a noun phrase, a clause) in English and German at once.
 
-``mt.data.demo`` samples from these to generate the corpus; see its docstring for the task.
+``mt.data.demo.corpus`` samples from these to generate the corpus; see its docstring for the task.
 """
 
 from __future__ import annotations
