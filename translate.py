@@ -6,6 +6,9 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from mt.utils.cli import run_main
+from mt.utils.resolvers import register_resolvers
+
+register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="translate")

@@ -53,7 +53,8 @@ class DataConfig:
     local_dir: str | None = None
     """Directory with local files for ``source=local``."""
     local_format: str = "text"
-    """``text``: ``{prefix}.{lang}`` line-aligned pairs; ``tsv``: ``{prefix}.tsv`` with src<TAB>tgt."""
+    """``text``: ``{prefix}.{lang}`` line-aligned pairs; ``tsv``: ``{prefix}.tsv`` with
+    ``source<TAB>target``."""
     local_prefixes: dict[str, str] = field(
         default_factory=lambda: {"train": "train", "valid": "valid", "test": "test"}
     )
@@ -66,7 +67,7 @@ class DataConfig:
     max_tokens_per_sentence: int = 256
     """Train pairs longer than this (subword tokens, with EOS) on either side are dropped at binarization."""
     max_length_ratio: float = 3.0
-    """Train pairs whose word-length ratio exceeds this are dropped (pairs of <= 3 words are exempt)."""
+    """Train pairs whose word-length ratio exceeds this are dropped (pairs of at most 3 words are exempt)."""
     dedup: bool = True
     """Drop repeated (source, target) train pairs."""
     remove_copies: bool = True
@@ -82,6 +83,7 @@ class TokenizerConfig:
     """The joint SentencePiece model trained on the cleaned train split."""
 
     vocab_size: int = 8000
+    """Size of the joint vocabulary, special pieces (pad, unk, bos, eos) included."""
     model_type: str = "unigram"
     """``unigram`` or ``bpe``."""
     character_coverage: float = 1.0
@@ -90,7 +92,7 @@ class TokenizerConfig:
     input_sentence_size: int = 2_000_000
     """Sentences sampled (per side) to train SentencePiece; keeps training to minutes on WMT."""
     byte_fallback: bool = True
-    """Unknown characters become UTF-8 byte pieces instead of <unk>."""
+    """Unknown characters become UTF-8 byte pieces instead of ``<unk>``."""
 
 
 @dataclass
@@ -98,13 +100,21 @@ class ModelConfig:
     """Encoder-decoder Transformer (Vaswani et al. 2017). Defaults are Transformer-base."""
 
     encoder_layers: int = 6
+    """Encoder layers."""
     decoder_layers: int = 6
+    """Decoder layers."""
     d_model: int = 512
+    """Model (embedding) width; must be divisible by ``n_heads``."""
     n_heads: int = 8
+    """Attention heads."""
     ffn_dim: int = 2048
+    """Inner width of the feed-forward sublayers."""
     dropout: float = 0.1
+    """Dropout on the embeddings and on every sublayer output."""
     attention_dropout: float = 0.0
+    """Dropout on the attention weights."""
     activation_dropout: float = 0.0
+    """Dropout after the feed-forward activation."""
     activation: str = "relu"
     """``relu`` or ``gelu``."""
     pre_norm: bool = False
@@ -122,16 +132,24 @@ class OptimConfig:
     lr: float = 7e-4
     """Peak learning rate, reached at the end of warmup."""
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    """AdamW betas (two values)."""
     eps: float = 1e-9
+    """AdamW epsilon."""
     weight_decay: float = 0.0
+    """AdamW weight decay, applied to matrices only (not to biases or layer norms)."""
     warmup_steps: int = 4000
+    """Steps of linear warmup from ``warmup_init_lr`` to ``lr``."""
     schedule: str = "inverse_sqrt"
-    """``inverse_sqrt`` or ``cosine`` (cosine decays to ``min_lr`` at ``trainer.max_steps``)."""
+    """``inverse_sqrt`` or ``cosine`` (cosine decays to ``min_lr`` at ``trainer.max_steps``, or when
+    ``trainer.budget_min`` ends)."""
     min_lr: float = 0.0
+    """Floor of the cosine schedule (unused by ``inverse_sqrt``)."""
     warmup_init_lr: float = 1e-7
+    """Start of the linear warmup (the learning rate at step 0)."""
     clip_norm: float = 1.0
     """Gradient-norm clipping threshold; 0 disables clipping (the norm is still logged)."""
     label_smoothing: float = 0.1
+    """Epsilon of the label-smoothed cross-entropy."""
     fused: bool = True
     """Use the fused (single-kernel) AdamW on CUDA and CPU."""
 
@@ -149,16 +167,22 @@ class TrainerConfig:
     threads: int = 0
     """CPU threads for torch; 0 leaves torch's default."""
     keep_freed_memory: bool = True
-    """Training on CPU under glibc: malloc keeps freed memory for reuse instead of returning it to the
-    kernel, so each step does not fault in and zero its activations afresh (M30K-small: 3-5x fewer
-    page faults, a median 8% more tokens/s in five pairs); the process keeps its peak memory. Does
-    nothing when training on GPUs. Process-wide, so only train.py (and the benchmarks) apply it: a
-    Trainer built in a notebook leaves malloc alone. Without code, glibc's environment variables do
-    the same: ``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647
-    MALLOC_TOP_PAD_=268435456``."""
+    """Training on CPU under glibc (Linux): malloc keeps freed memory for reuse instead of returning it
+    to the kernel (``mallopt``: 32 MiB mmap threshold, no trimming), so each step does not fault in and
+    zero its activations afresh (M30K-small: 3-5x fewer page faults, a median 8% more tokens/s in five
+    pairs; docs/benchmarks.md#keeping-freed-memory-trainerkeep_freed_memory); the process keeps its
+    peak memory. Does nothing when training on GPUs. Process-wide, so only train.py (and the
+    benchmarks) apply it: a Trainer built in a notebook leaves malloc alone. Without code, glibc's
+    environment variables do the same: ``MALLOC_MMAP_THRESHOLD_=33554432
+    MALLOC_TRIM_THRESHOLD_=2147483647 MALLOC_TOP_PAD_=268435456``."""
     compile: bool = False
     """Wrap the model in ``torch.compile``."""
+    cpu_kernels: bool = True
+    """Training on CPU: attention as plain products and cheaper dropout masks
+    (``mt.model.cpu_paths``), chosen when the model is built; false keeps PyTorch's fused attention
+    and ``nn.Dropout``. No effect on GPUs, or on decoding."""
     seed: int = 1
+    """Seed of the data order and (plus the rank) of torch's RNG."""
     max_tokens: int = 4096
     """Token budget per batch and GPU, padding included (source or target side, whichever is longer)."""
     update_freq: int = 1
@@ -168,28 +192,35 @@ class TrainerConfig:
     CUDA and 1 (no extra padding) on CPU. The token budget counts the padding."""
     prefetch_batches: int = -1
     """Batches collated ahead of the step in a background thread (pinned on CUDA); 0 collates on the
-    training thread; -1 picks 4 on CUDA or with a core to spare beside torch's threads, else 0."""
+    training thread; -1 picks 4 on CUDA or with a core to spare beside torch's threads, else 0 (a
+    loader thread competing for the cores slows a CPU step)."""
     max_steps: int = 100_000
     """Stop after this many optimizer steps."""
     max_epochs: int = 0
     """Stop after this many epochs; 0 means no limit."""
     max_time_min: float = 0.0
     """Stop after this many minutes of training; 0 means no limit. A hard cap: the learning-rate
-    schedule does not know about it (a cosine cut off by it never reaches its floor; see budget_min)."""
+    schedule does not know about it (a cosine cut off by it never reaches its floor, and the log warns;
+    see ``budget_min``)."""
     budget_min: float = 0.0
     """Wall-clock budget in minutes that the learning-rate schedule follows: warm-up in updates, then
     the cosine decay reaches ``optim.min_lr`` when the budget ends, and the run stops there. Counts
     training, validation and checkpoints, keeping time for the final validation; 0 disables. With
-    ``max_steps`` too, the decay ends at whichever comes first."""
+    ``max_steps`` too, the decay ends at whichever comes first. See
+    docs/config.md#budgets-and-stopping."""
     budget_dropout: dict[int, float] | None = None
-    """Budget runs: the residual dropout chosen from the updates the budget will buy, keyed by the
-    fewest projected updates each rate needs: ``{0: 0.1, 4000: 0.2}`` trains on with 0.2 where 4,000
-    or more updates are projected, else with 0.1 (a faster machine makes more updates, and more
-    updates overfit a small corpus sooner). Projected once ``budget_dropout_at`` of the budget has
-    passed; until then, and below every key, ``model.dropout`` holds. None: ``model.dropout``."""
+    """Budget runs: the residual dropout (``model.dropout``) chosen from the updates the budget will
+    buy, keyed by the fewest projected updates each rate needs: ``{0: 0.1, 4000: 0.2}`` trains on with
+    0.2 where 4,000 or more updates are projected, else with 0.1 (a faster machine makes more updates,
+    and more updates overfit a small corpus sooner). The projection (updates so far over minutes so
+    far, times the budget) is made once ``budget_dropout_at`` of the budget has passed, the same on
+    every rank; until then, and below every key, ``model.dropout`` holds. The choice is logged, kept
+    in ``last.pt`` (a resumed run keeps it) and recorded in ``results.json`` (``budget_dropout``).
+    Needs ``trainer.budget_min``. None: ``model.dropout``."""
     budget_dropout_at: float = 0.1
     """Fraction of the budget after which ``budget_dropout`` projects the run's updates."""
     log_every: int = 50
+    """Steps between train log lines and TensorBoard ``train/*`` points."""
     valid_every: int = 1000
     """Validate every N steps (and at the end)."""
     save_every: int = 1000
@@ -205,9 +236,10 @@ class TrainerConfig:
     patience: int = 0
     """Stop after this many validations without improvement; 0 disables early stopping."""
     average_last: int = 0
-    """At the end, average the last N step checkpoints and validate the average; the test split is
-    scored with whichever of it and ``best.pt`` scores higher on valid (a tie keeps ``best.pt``), and
-    results.json records the choice under ``chosen``. 0 disables."""
+    """At the end, average the last N step checkpoints into ``averaged_lastN.pt`` and validate the
+    average; the test split is scored with whichever of it and ``best.pt`` scores higher on valid
+    (``trainer.best_metric``; a tie keeps ``best.pt``), and ``results.json`` records the choice and
+    both valid scores under ``chosen``. 0 disables."""
     max_bad_steps: int = 5
     """Stop with an error after this many consecutive updates skipped for non-finite gradients (fp16
     overflows count only once the loss scale has fallen below 1e-4)."""
@@ -229,21 +261,28 @@ class DecodeConfig:
     """Beam search."""
 
     beam_size: int = 4
+    """Beam width; 1 runs greedy search."""
     length_penalty: float = 1.0
-    """GNMT length penalty alpha: scores are divided by ((5 + len) / 6) ** alpha."""
+    """GNMT length penalty alpha: scores are divided by ``((5 + len) / 6) ** alpha``."""
     max_len_a: float = 1.2
+    """The slope of the length limit; see ``max_len_b``."""
     max_len_b: int = 10
     """Hypotheses stop at ``max_len_a * src_len + max_len_b`` tokens."""
     min_len: int = 1
+    """EOS is not allowed before this many tokens (a length limit below it wins)."""
     no_repeat_ngram_size: int = 0
     """Never repeat an n-gram of this many target tokens within a hypothesis (3 stops a loop of a
-    single-character piece at three); 0 disables it."""
+    single-character piece at three); 0 disables it. A guard against decoder loops; see
+    docs/benchmarks.md#character-loops for what it does to BLEU."""
     max_tokens: int = 8000
     """Source tokens per decoding batch (inputs are sorted by length, order restored)."""
     nbest: int = 1
+    """Hypotheses returned per input; ``translate.py`` writes ``index<TAB>score<TAB>text`` lines when
+    > 1."""
     precision: str = "fp32"
     """``fp32``, ``bf16`` or ``fp16`` for inference (bf16 only pays on GPUs and AMX/AVX512-BF16 CPUs)."""
     device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu`` or ``cuda``."""
 
 
 @dataclass
@@ -257,64 +296,81 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     name: str = "demo"
-    """Name of the experiment; names the output directory and appears in logs and results."""
+    """Name of the experiment; names the output directory and appears in logs and results. Each
+    experiment sets it."""
+    run_id: str = ""
+    """Name of the run directory under ``outputs/<experiment>/``; identical on every rank. In
+    ``train.py``: ``$MT_RUN_ID`` if set, else the torchrun rendezvous id under torchrun, else a
+    timestamp. Reusing an id resumes that run."""
     run_dir: str = "."
     """Output directory of this run (set from Hydra's run dir)."""
     work_dir: str = "."
     """Directory the command was started from; relative data paths are resolved against it."""
-    run_id: str = ""
-    """Name of the run directory under ``outputs/<experiment>/``; identical on every rank."""
 
 
 @dataclass
 class TranslateConfig:
     """Everything ``translate.py`` needs."""
 
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    """The ``decode`` group: beam search as in training."""
     checkpoint: list[str] = field(default_factory=list)
     """One checkpoint, or several to ensemble (``checkpoint=[a.pt,b.pt]``); for ``backend=mt``."""
     backend: str = "mt"
     """``mt`` (this project's PyTorch decoder, on checkpoints) or ``ctranslate2`` (on a directory written
-    by ``scripts/export.py format=ctranslate2``, given as ``model_dir``)."""
+    by ``scripts/export.py format=ctranslate2``, given as ``model_dir``; needs ``pip install -e
+    ".[ct2]"``)."""
     model_dir: str | None = None
-    """The exported CTranslate2 model directory, for ``backend=ctranslate2`` (``translate.py`` also
-    takes it as ``model=DIR``)."""
+    """The exported CTranslate2 model directory, for ``backend=ctranslate2``. On the command line
+    ``model=DIR`` works too (``translate.py`` passes it on as ``model_dir``: for Hydra, ``model`` is the
+    training config group)."""
     ct2_intra_threads: int = 1
     """``backend=ctranslate2`` on CPU: threads per batch; cores // this many batches are translated at
     once. 1 gives the most sentences/s; more lowers the latency of a single batch."""
     input: str = "-"
     """Text file to translate, one sentence per line; ``-`` reads stdin."""
     output: str = "-"
-    """Where translations go, one line per input line; ``-`` writes stdout."""
-    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    """Where translations go, one line per input line (n-best TSV lines with ``decode.nbest`` > 1);
+    ``-`` writes stdout."""
     progress: bool = True
-    """Progress bar on stderr."""
+    """Progress bar (sentences/s) on stderr."""
     chunk_lines: int = 10_000
-    """From a file to a file, translate this many lines at a time and keep each finished chunk, so a
-    rerun after a crash resumes after the last one (the output appears only when complete)."""
+    """From a file to a file, translate this many lines at a time and keep each finished chunk (in a
+    hidden ``.<output>.partial`` beside the output), so a rerun with the same arguments after a crash
+    resumes after the last one (the output appears only when complete)."""
     work_dir: str = "."
+    """Directory the command was started from; relative paths are resolved against it (the job
+    sets it from Hydra's ``runtime.cwd``)."""
 
 
 @dataclass
 class EvaluateConfig:
     """Everything ``evaluate.py`` needs."""
 
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    """The ``decode`` group: beam search as in training."""
     checkpoint: list[str] = field(default_factory=list)
-    """One checkpoint, or several to ensemble."""
+    """One checkpoint, or several to ensemble (``checkpoint=[a.pt,b.pt]``)."""
     src: str | None = None
-    """Local source file (with ``ref``)."""
+    """Local source file, one sentence per line (with ``ref``, aligned with it)."""
     ref: str | None = None
     """Local reference file (with ``src``)."""
     testset: str | None = None
-    """A sacreBLEU test set name such as ``wmt14/full`` (with ``langpair``), instead of src/ref."""
+    """A sacreBLEU test set name such as ``wmt14/full`` (with ``langpair``), instead of src/ref.
+    ``wmt14/full`` is newstest2014 with all 3,003 lines, the set the papers and the HF test split use
+    (plain ``wmt14`` is the filtered 2,737-line set)."""
     langpair: str | None = None
     """Language pair for ``testset``, e.g. ``en-de``."""
     output_dir: str | None = None
     """Where the JSON report and hypotheses go; default: next to the (first) checkpoint."""
     tensorboard: bool = False
-    """Also log the scores into the checkpoint's run TensorBoard."""
-    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    """Also log the scores into the checkpoint's run TensorBoard (``<run>/tensorboard`` for
+    ``<run>/checkpoints/x.pt``)."""
     progress: bool = True
+    """Progress bar (sentences/s) on stderr."""
     work_dir: str = "."
+    """Directory the command was started from; relative paths are resolved against it (the job
+    sets it from Hydra's ``runtime.cwd``)."""
 
 
 @dataclass
@@ -324,7 +380,9 @@ class ExportConfig:
     checkpoint: str | None = None
     """The mt checkpoint to export (e.g. ``outputs/RUN/checkpoints/best.pt``)."""
     format: str = "ctranslate2"
-    """``ctranslate2`` (a CTranslate2 model directory) or ``huggingface`` (a ``MarianMTModel`` directory)."""
+    """``ctranslate2`` (a CTranslate2 model directory, for ``translate.py backend=ctranslate2 model=DIR``
+    or any CTranslate2 server) or ``huggingface`` (a directory for transformers'
+    ``MarianMTModel`` / ``MarianTokenizer.from_pretrained(DIR)``)."""
     output: str | None = None
     """Directory to write; it must not exist yet unless ``overwrite`` is set."""
     quantization: str = "none"
@@ -335,6 +393,8 @@ class ExportConfig:
     overwrite: bool = False
     """Replace ``output`` if it exists."""
     work_dir: str = "."
+    """Directory the command was started from; relative paths are resolved against it (the job
+    sets it from Hydra's ``runtime.cwd``)."""
 
 
 _CHOICES = {
@@ -415,6 +475,9 @@ def _validate_bounds(cfg: TrainConfig) -> None:
                           f"optim.schedule=cosine (inverse_sqrt never reaches a floor), or use "
                           f"trainer.max_time_min for a plain time limit")
     if t.budget_dropout:
+        if not isinstance(t.budget_dropout, Mapping):
+            raise ConfigError(f"trainer.budget_dropout={t.budget_dropout!r} must map update counts to "
+                              f"dropout rates, e.g. {{0: 0.1, 4000: 0.2}}")
         rates = {int(k): float(v) for k, v in t.budget_dropout.items()}
         if not t.budget_min or not 0 < t.budget_dropout_at < 1:
             raise ConfigError(f"trainer.budget_dropout={t.budget_dropout} needs trainer.budget_min > 0 and "

@@ -92,23 +92,68 @@ def test_bad_values_name_the_key(compose_cfg, tmp_path):
         train_config(raw)
 
 
-def _yaml_keys(path: Path) -> set[str]:
+GROUP_SCHEMAS = {"data": "DataConfig", "tokenizer": "TokenizerConfig", "model": "ModelConfig",
+                 "optim": "OptimConfig", "trainer": "TrainerConfig", "decode": "DecodeConfig"}
+GROUP_OPTIONS = [(group, path.stem) for group in GROUP_SCHEMAS
+                 for path in sorted((ROOT / "conf" / group).glob("*.yaml"))]
+# Data options name their corpus in full (source, languages, splits), defaults or not; the rest of the
+# group options set only what differs from their dataclass.
+CORPUS_OPTIONS = {("data", option) for group, option in GROUP_OPTIONS if group == "data" and option != "base"}
+
+
+def _own_values(group: str, option: str) -> dict:
+    """The values ``conf/<group>/<option>.yaml`` sets itself (not through its defaults list)."""
     from omegaconf import OmegaConf
 
-    return {k for k in OmegaConf.load(path) if k != "defaults"}
+    values = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / group / f"{option}.yaml"))
+    return {key: value for key, value in values.items() if key != "defaults"}
 
 
-@pytest.mark.parametrize("group, option, schema", [
-    ("data", "base", "DataConfig"), ("tokenizer", "unigram", "TokenizerConfig"),
-    ("model", "transformer_base", "ModelConfig"), ("model", "transformer_big", "ModelConfig"),
-    ("model", "transformer_small", "ModelConfig"), ("optim", "adamw_inverse_sqrt", "OptimConfig"),
-    ("trainer", "default", "TrainerConfig"), ("decode", "beam", "DecodeConfig"),
-])
-def test_config_groups_list_every_schema_key(group, option, schema):
-    """Every dataclass field is in the group's YAML, so any key can be overridden as group.key=..."""
+def _defaults(schema: str) -> dict:
     import dataclasses
 
     import mt.config
 
-    fields = {f.name for f in dataclasses.fields(getattr(mt.config, schema))}
-    assert _yaml_keys(ROOT / "conf" / group / f"{option}.yaml") == fields
+    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            for f in dataclasses.fields(getattr(mt.config, schema))}
+
+
+@pytest.mark.parametrize("group, option", GROUP_OPTIONS)
+def test_group_options_compose_onto_their_dataclass(group, option, compose_cfg, tmp_path):
+    """Every option holds every key of its dataclass, in the dataclass's order, so any key can be set as
+    group.key=...; keys the option does not set keep the dataclass's default."""
+    composed = compose_cfg(["~experiment", f"{group}={option}", "data.local_dir=x"], tmp_path / "run",
+                           tmp_path)[group]
+    defaults = _defaults(GROUP_SCHEMAS[group])
+    assert list(composed) == list(defaults)
+    own = _own_values(group, option)
+    for key, value in composed.items():
+        if group == "data" and key == "local_dir":
+            continue  # set above: data=local requires it
+        if key in own:
+            assert value == own[key], key
+        elif (group, option) not in CORPUS_OPTIONS:
+            assert value == defaults[key], key
+
+
+@pytest.mark.parametrize("group, option", [o for o in GROUP_OPTIONS if o not in CORPUS_OPTIONS])
+def test_group_options_do_not_restate_defaults(group, option):
+    """The dataclasses in src/mt/config.py hold the defaults; a copy in YAML would drift from them."""
+    defaults = _defaults(GROUP_SCHEMAS[group])
+    for key, value in _own_values(group, option).items():
+        assert value != defaults[key], (f"conf/{group}/{option}.yaml sets {key}: {value}, its default: "
+                                        f"remove the line (defaults live in src/mt/config.py)")
+
+
+@pytest.mark.parametrize("config_name, schema", [
+    ("translate", "TranslateConfig"), ("evaluate", "EvaluateConfig"), ("export", "ExportConfig"),
+])
+def test_job_configs_compose_onto_their_dataclass(config_name, schema, tmp_path):
+    """translate.py, evaluate.py and export.py start from their dataclass's defaults, too."""
+    from mt.utils.compose import compose_config
+
+    composed = compose_config(config_name, [f"work_dir={tmp_path}"])
+    defaults = _defaults(schema)
+    if "decode" in defaults:
+        defaults["decode"] = _defaults("DecodeConfig")
+    assert composed == {**defaults, "work_dir": str(tmp_path)}
