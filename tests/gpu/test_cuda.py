@@ -67,7 +67,7 @@ def test_fp16_overflow_skips_the_update(tmp_path, tiny_cache, compose_cfg):
     trainer = Trainer(cfg, tmp_path)
     trainer.scaler = torch.amp.GradScaler("cuda", init_scale=2.0 ** 60)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
-    batch = next(trainer._batch_stream())
+    batch = next(trainer.batch_stream())
     stats = trainer.train_step([batch])
     assert not stats["applied"] and trainer.step == 0
     assert trainer.scaler.get_scale() == 2.0 ** 59
@@ -95,7 +95,7 @@ def test_training_update_makes_no_host_sync_but_the_finite_check(tmp_path, tiny_
                                     f"trainer.precision={precision}", "trainer.update_freq=2",
                                     "trainer.prefetch_batches=0"], tmp_path, ROOT))
     trainer = Trainer(cfg, tmp_path)
-    stream = trainer._batch_stream()
+    stream = trainer.batch_stream()
     trainer.train_step([next(stream), next(stream)])  # the first update creates the optimizer's state
     batches = [next(stream), next(stream)]  # collated and pinned before the detector is on
     meter = TrainMeter(trainer.device)

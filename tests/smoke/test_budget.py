@@ -24,7 +24,7 @@ import pytest
 
 from mt.checkpoint import LAST, load_checkpoint
 from mt.config import ConfigError, train_config
-from mt.train import trainer as trainer_module
+from mt.train import clock as clock_module
 from mt.train.trainer import Trainer
 from tests.conftest import ROOT, TINY, compose_train, run_cli
 
@@ -49,7 +49,7 @@ def _budget_trainer(run_dir: Path, cache: Path, monkeypatch, clock: FakeClock, *
                     validation_s: tuple[float, ...] = (5.0,), update_s: float = 1.0) -> Trainer:
     """A budget trainer on ``clock``: ``update_s`` seconds per update; validation n takes
     ``validation_s[n]`` seconds (the last value repeats)."""
-    monkeypatch.setattr(trainer_module, "time", clock)
+    monkeypatch.setattr(clock_module, "time", clock)
     cfg = train_config(compose_train([*TINY, *BUDGET, f"data.cache_dir={cache}", *extra], run_dir, ROOT))
     trainer = Trainer(cfg, run_dir)
     lrs: list[float] = []
@@ -182,7 +182,7 @@ def test_resumed_budget_run_continues_from_the_recorded_elapsed_time(tmp_path, t
     def stop_at_30(batches):
         stats = step(batches)
         if first.step == 30:
-            first._stop_signal = 15
+            first.request_stop(15)
         return stats
 
     monkeypatch.setattr(first, "train_step", stop_at_30)

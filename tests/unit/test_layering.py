@@ -1,6 +1,9 @@
-"""Imports point only to the same or a lower layer (see the layout in README/docs)."""
+"""Imports point only to the same or a lower layer (see the layout in README/docs), and no mt modules
+import each other in a cycle, counting imports inside functions."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "mt"
@@ -11,12 +14,18 @@ LAYERS = {
     "mt.data": 1, "mt.checkpoint": 1,
     "mt.model": 2,
     "mt.decode": 3, "mt.eval": 3, "mt.train.loss": 3, "mt.train.optim": 3, "mt.train.schedule": 3, "mt.train.metrics": 3,
-    "mt.train.setup": 3, "mt.train.validate": 4,
+    "mt.train.setup": 3, "mt.train.clock": 3, "mt.train.guards": 3, "mt.train.state": 3, "mt.train.validate": 4, "mt.train.final": 4,
     "mt.train.trainer": 4, "mt.export": 4,
     "mt.train.run": 5, "mt.train": 5,
 }
 # Packages that must never see each other even at the same layer.
-FORBIDDEN = {("mt.decode", "mt.train"), ("mt.eval", "mt.train"), ("mt.data", "mt.model"), ("mt.export", "mt.train")}
+FORBIDDEN = {("mt.decode", "mt.train"), ("mt.eval", "mt.train"), ("mt.data", "mt.model"), ("mt.export", "mt.train"),
+             # The model gets the vocabulary as integers (mt.model.VocabInfo), never a tokenizer.
+             ("mt.model", "mt.data"),
+             # Backends share the line handling (mt.decode.lines), not the PyTorch backend.
+             ("mt.decode.ct2", "mt.decode.run")}
+# Modules that load without torch (scripts that only read or write text need no torch).
+TORCH_FREE = ["mt.config", "mt.utils.text", "mt.utils.fingerprint", "mt.utils.compose"]
 
 
 def layer_of(module: str) -> int | None:
@@ -69,3 +78,56 @@ def _all_imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
     return names
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Every mt module -> the mt modules it imports, at the top or inside functions."""
+    paths = {module_name(path): path for path in SRC.rglob("*.py")}
+    return {mod: {imp for imp in imports(path) if imp in paths and imp != mod} for mod, path in paths.items()}
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other in a cycle (strongly connected components of
+    more than one module, Tarjan's algorithm), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph.get(node, ())):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            group = stack[stack.index(node):]
+            del stack[stack.index(node):]
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def test_import_cycles_are_found():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a", "e"}, "e": {"d"}, "f": {"a"}}
+    assert import_cycles(graph) == [["a", "b", "c"], ["d", "e"]]
+    assert import_cycles({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
+
+
+def test_no_import_cycles():
+    graph = module_graph()
+    assert "mt.decode.ct2" in graph["mt.decode.run"]  # imports inside functions count
+    cycles = import_cycles(graph)
+    assert not cycles, "\n".join(" <-> ".join(group) for group in cycles)
+
+
+def test_text_and_config_helpers_load_without_torch():
+    code = f"import sys; import {', '.join(TORCH_FREE)}; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

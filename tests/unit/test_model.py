@@ -5,13 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from mt.config import ModelConfig
-from mt.model.transformer import (
-    Dropout,
-    Transformer,
-    cpu_dropout_mask,
-    explicit_attention,
-    sinusoidal_positions,
-)
+from mt.model import VocabInfo, build_model
+from mt.model.cpu_paths import CPUDropout, cpu_dropout_mask, cpu_training_attention, explicit_attention
+from mt.model.transformer import Transformer, fused_attention, sinusoidal_positions
 
 PAD = 0
 
@@ -123,7 +119,7 @@ def test_cpu_dropout_mask_has_the_rate_and_keeps_the_expectation(p):
 
 
 def test_cpu_dropout_is_reproducible_and_gradient_uses_the_same_mask():
-    layer = Dropout(0.1).train()
+    layer = CPUDropout(0.1).train()
     x = torch.randn(64, 32, requires_grad=True)
     torch.manual_seed(3)
     y = layer(x)
@@ -177,3 +173,34 @@ def test_attention_dropout_drops_attention_weights():
     expected = (torch.softmax(q @ k.transpose(-1, -2) / 8 ** 0.5, dim=-1) * mask) @ v
     assert torch.allclose(dropped, expected, atol=1e-6)
     assert not torch.allclose(dropped, explicit_attention(q, k, v, None, False, 0.0))
+
+
+def test_vocab_info_round_trips_the_checkpoint_entry():
+    entry = {"size": 40, "pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3}  # as checkpoints store it
+    vocab = VocabInfo.from_dict(entry)
+    assert vocab == VocabInfo(size=40, pad_id=0, bos_id=2, eos_id=3, unk_id=1)
+    assert vocab.as_dict() == entry and list(vocab.as_dict()) == list(entry)
+    with pytest.raises(KeyError):
+        VocabInfo.from_dict({"size": 40, "pad_id": 0})
+
+
+def test_build_model_is_the_constructor_with_the_vocabulary_integers():
+    cfg = ModelConfig(encoder_layers=1, decoder_layers=1, d_model=32, n_heads=4, ffn_dim=64, max_positions=64)
+    torch.manual_seed(0)
+    built = build_model(cfg, VocabInfo(size=40, pad_id=PAD, bos_id=2, eos_id=3, unk_id=1))
+    torch.manual_seed(0)
+    direct = Transformer(cfg, vocab_size=40, pad_id=PAD)
+    assert built.vocab_size == 40 and built.pad_id == PAD
+    assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(), direct.state_dict().values(), strict=True))
+
+
+def test_cpu_training_kernels_are_chosen_when_the_model_is_built():
+    cfg = ModelConfig(encoder_layers=1, decoder_layers=1, d_model=16, n_heads=2, ffn_dim=32)
+    plain, cpu = Transformer(cfg, 20, PAD), Transformer(cfg, 20, PAD, cpu_training=True)
+    attentions = [m.attend for m in cpu.modules() if hasattr(m, "attend")]
+    assert len(attentions) == 3 and set(attentions) == {cpu_training_attention}
+    assert {m.attend for m in plain.modules() if hasattr(m, "attend")} == {fused_attention}
+    dropouts = [type(m) for m in cpu.modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts and set(dropouts) == {CPUDropout}
+    assert {type(m) for m in plain.modules() if isinstance(m, torch.nn.Dropout)} == {torch.nn.Dropout}
+    assert plain.state_dict().keys() == cpu.state_dict().keys()

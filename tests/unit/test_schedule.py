@@ -93,7 +93,7 @@ def test_stop_report_when_the_budget_ends_during_warm_up():
     optim = OptimConfig(lr=2e-3, warmup_steps=200, schedule="cosine")
     report = _report("budget", Schedule(optim, max_steps=800, budget_s=300.0), 88, 336.0)
     assert report["schedule_cut_short"] and report["schedule_progress"] == 0.0
-    assert "ended during warm-up, at update 88 of 200, by trainer.budget_min=5.0" in report["warning"]
+    assert "ended during warm-up, at update 88 of 200, by trainer.budget_min=5" in report["warning"]
     assert "raise trainer.budget_min or lower optim.warmup_steps" in report["warning"]
 
 

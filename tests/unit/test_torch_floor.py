@@ -40,7 +40,7 @@ def test_one_update_runs_without_apis_newer_than_the_floor(tmp_path, tiny_cache,
                                     "trainer.prefetch_batches=0"], tmp_path / "run", ROOT))
     trainer = Trainer(cfg, tmp_path / "run")
     try:
-        stats = trainer.train_step([next(trainer._batch_stream())])
+        stats = trainer.train_step([next(trainer.batch_stream())])
     finally:
         trainer.close()
     assert stats["applied"] and trainer.step == 1 and float(stats["grad_norm"]) > 0

@@ -42,7 +42,7 @@ def test_step_calls_no_host_reading_tensor_method_but_the_finite_check(make_trai
     operators (``x[mask]``, ``torch.nonzero(x)``, a blocking copy); tests/gpu's
     ``test_training_update_makes_no_host_sync_but_the_finite_check`` catches those with CUDA's detector."""
     trainer = make_trainer("trainer.update_freq=4", "trainer.prefetch_batches=0")
-    batches = [next(trainer._batch_stream()) for _ in range(4)]
+    batches = [next(trainer.batch_stream()) for _ in range(4)]
     calls: list[str] = []
     for name in HOST_READS:
         original = getattr(torch.Tensor, name)
@@ -62,7 +62,7 @@ def test_accumulated_gradient_is_the_gradient_per_target_token_of_the_update(mak
     """update_freq=3: the gradient the optimizer sees equals autograd's gradient of the summed loss of
     the three batches divided by their total target tokens, computed by hand with the reference loss."""
     trainer = make_trainer("trainer.update_freq=3", "optim.clip_norm=0", "trainer.prefetch_batches=0")
-    stream = trainer._batch_stream()
+    stream = trainer.batch_stream()
     batches = [next(stream) for _ in range(3)]
     model, eps, pad = trainer.model, trainer.cfg.optim.label_smoothing, trainer.tokenizer.pad_id
     total = sum(b.num_tgt_tokens for b in batches)
@@ -88,7 +88,7 @@ def _poison_gradients(trainer: Trainer) -> None:
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_nan_gradient_with_finite_loss_never_reaches_the_weights(make_trainer, precision):
     trainer = make_trainer(f"trainer.precision={precision}", "trainer.prefetch_batches=0")
-    stream = trainer._batch_stream()
+    stream = trainer.batch_stream()
     before = _weights(trainer)
     _poison_gradients(trainer)
     stats = trainer.train_step([next(stream)])
@@ -102,7 +102,7 @@ def test_nan_gradient_with_finite_loss_never_reaches_the_weights(make_trainer, p
 def test_skipped_update_advances_neither_step_nor_lr_schedule(make_trainer, monkeypatch):
     """Two updates with a NaN loss, then a good one: the good one is step 1 with lr_at(1)."""
     trainer = make_trainer("trainer.prefetch_batches=0")
-    stream = trainer._batch_stream()
+    stream = trainer.batch_stream()
     import mt.train.trainer as trainer_module
 
     real_loss = trainer_module.projected_label_smoothed_nll
@@ -114,10 +114,10 @@ def test_skipped_update_advances_neither_step_nor_lr_schedule(make_trainer, monk
     monkeypatch.setattr(trainer_module, "projected_label_smoothed_nll", nan_loss)
     for _ in range(2):
         assert not trainer.train_step([next(stream)])["applied"]
-    assert trainer.step == 0 and trainer.consecutive_bad_steps == 2
+    assert trainer.step == 0 and trainer.bad_steps.in_a_row == 2
     monkeypatch.undo()
     stats = trainer.train_step([next(stream)])
-    assert stats["applied"] and trainer.step == 1 and trainer.consecutive_bad_steps == 0
+    assert stats["applied"] and trainer.step == 1 and trainer.bad_steps.in_a_row == 0
     assert stats["lr"] == lr_at(1, trainer.cfg.optim, trainer.tc.max_steps)
     assert trainer.optimizer.param_groups[0]["lr"] == stats["lr"]
 
@@ -125,7 +125,7 @@ def test_skipped_update_advances_neither_step_nor_lr_schedule(make_trainer, monk
 def test_pad_to_multiple_reaches_the_training_batches(make_trainer):
     assert make_trainer().pad_to_multiple == 1  # the CPU default: no extra padding
     trainer = make_trainer("trainer.pad_to_multiple=8")
-    stream = trainer._batch_stream()
+    stream = trainer.batch_stream()
     for _ in range(5):
         batch = next(stream)
         assert batch.src_tokens.size(1) % 8 == 0 and batch.tgt_out.size(1) % 8 == 0

@@ -13,6 +13,7 @@ pipeline): the source ends with EOS; the decoder input starts with BOS; everythi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mt.config import ModelConfig
+from mt.model.cpu_paths import CPUDropout, cpu_training_attention
 
 
 @dataclass
@@ -65,67 +67,37 @@ def sinusoidal_positions(max_positions: int, dim: int) -> Tensor:
     return table
 
 
-class Dropout(nn.Dropout):
-    """``nn.Dropout`` with a cheaper mask on CPU.
-
-    PyTorch's CPU dropout draws one random number per element with ``bernoulli_``. Here each 64-bit
-    draw gives four 16-bit uniforms, compared with the threshold ``round(p * 2^16)``, and the mask is
-    made once, already scaled by ``1 / (1 - p')``, so that forward and backward are each one
-    multiplication. ``p' = round(p * 2^16) / 2^16`` is the rate actually applied (0.100006 for 0.1),
-    and the scale uses it, so the output's expectation is exactly the input. GPUs keep PyTorch's
-    fused kernel.
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        if x.device.type != "cpu":
-            return F.dropout(x, self.p, training=True)
-        return x * cpu_dropout_mask(x.shape, self.p, x.dtype)
+AttentionFn = Callable[[Tensor, Tensor, Tensor, "Tensor | None", bool, float], Tensor]
+"""(q, k, v, mask, causal, dropout) -> attention output; 2 x (B, H, T, Dh) in, (B, H, T, Dh) out."""
 
 
-def cpu_dropout_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> Tensor:
-    """Keep-mask for dropout with rate ``p`` (see ``Dropout``), scaled, in ``dtype``."""
-    n, drop = math.prod(shape), round(p * 65536)
-    if drop >= 65536:
-        return torch.zeros(shape, dtype=dtype)
-    # Full-range 64-bit draws (no modulo) give four 16-bit uniforms in [-2^15, 2^15) each.
-    bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(1 << 63), None)
-    keep = bits.view(torch.int16)[:n].view(shape) >= drop - 32768
-    return keep.to(dtype).mul_(65536 / (65536 - drop))
+def fused_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool, dropout: float) -> Tensor:
+    """PyTorch's fused attention (flash / memory-efficient kernels where the backend has them)."""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=dropout)
 
 
-EXPLICIT_ATTENTION_MAX = 128 * 128
-"""Largest (query x key) length product that CPU training attends with ``explicit_attention``."""
+@dataclass(frozen=True)
+class Kernels:
+    """The attention and dropout a model runs, chosen once, when it is built."""
+
+    attention: AttentionFn = fused_attention
+    dropout: type[nn.Dropout] = nn.Dropout
 
 
-def explicit_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool,
-                       dropout: float) -> Tensor:
-    """``F.scaled_dot_product_attention`` (top-left causal mask, as ``is_causal``) as plain products.
-
-    For CPU training on sentence-length inputs: there PyTorch's fused CPU kernel, forward plus
-    backward, costs about twice these products (M30K-small: docs/benchmarks.md), and the (T, S)
-    weights it would avoid storing are small. Inference keeps the fused kernel."""
-    scores = (q * q.size(-1) ** -0.5) @ k.transpose(-1, -2)  # (B, H, T, S)
-    if causal:
-        t, s = scores.shape[-2:]
-        scores = scores.masked_fill(torch.ones(t, s, dtype=torch.bool, device=q.device).triu(1), float("-inf"))
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    weights = torch.softmax(scores, dim=-1)
-    if dropout > 0.0:
-        weights = weights * cpu_dropout_mask(weights.shape, dropout, weights.dtype)
-    return weights @ v
+CPU_TRAINING = Kernels(attention=cpu_training_attention, dropout=CPUDropout)
+"""For a model trained on a CPU (see ``mt.model.cpu_paths``)."""
 
 
 class Attention(nn.Module):
-    """Multi-head attention over ``F.scaled_dot_product_attention`` (flash/memory-efficient kernels
-    where the backend has them). Self-attention projects Q, K, V with one fused matmul; cross-attention
-    projects K, V of the encoder output with one fused matmul, once per source when decoding."""
+    """Multi-head attention (``attend``: fused by default, see ``Kernels``). Self-attention projects Q,
+    K, V with one fused matmul; cross-attention projects K, V of the encoder output with one fused
+    matmul, once per source when decoding."""
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float, *, cross: bool):
+    def __init__(self, d_model: int, n_heads: int, dropout: float, *, cross: bool,
+                 attend: AttentionFn = fused_attention):
         super().__init__()
         self.n_heads, self.head_dim, self.dropout, self.cross = n_heads, d_model // n_heads, dropout, cross
+        self.attend = attend
         if cross:
             self.q_proj = nn.Linear(d_model, d_model)
             self.kv_proj = nn.Linear(d_model, 2 * d_model)
@@ -159,21 +131,18 @@ class Attention(nn.Module):
             q, k, v = (self._heads(t) for t in self.qkv_proj(x).chunk(3, dim=-1))
             if kv is not None:  # incremental decoding: prepend the cached steps
                 k, v = torch.cat([kv[0], k], dim=2), torch.cat([kv[1], v], dim=2)
-        dropout = self.dropout if self.training else 0.0
-        if q.device.type == "cpu" and torch.is_grad_enabled() and q.size(2) * k.size(2) <= EXPLICIT_ATTENTION_MAX:
-            out = explicit_attention(q, k, v, mask, causal, dropout)
-        else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=dropout)
+        out = self.attend(q, k, v, mask, causal, self.dropout if self.training else 0.0)
         b, _, t, _ = out.shape  # (B, H, T, Dh)
         return self.out_proj(out.transpose(1, 2).reshape(b, t, -1)), (k, v)
 
 
 class FeedForward(nn.Module):
-    def __init__(self, d_model: int, ffn_dim: int, activation: str, activation_dropout: float):
+    def __init__(self, d_model: int, ffn_dim: int, activation: str, activation_dropout: float,
+                 dropout: type[nn.Dropout] = nn.Dropout):
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(d_model, ffn_dim), nn.Linear(ffn_dim, d_model)
         self.activation = F.relu if activation == "relu" else F.gelu
-        self.activation_dropout = Dropout(activation_dropout)
+        self.activation_dropout = dropout(activation_dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc2(self.activation_dropout(self.activation(self.fc1(x))))
@@ -182,9 +151,9 @@ class FeedForward(nn.Module):
 class Sublayer(nn.Module):
     """Residual connection + dropout + layer norm around one sublayer, pre-norm or post-norm."""
 
-    def __init__(self, d_model: int, dropout: float, pre_norm: bool):
+    def __init__(self, d_model: int, dropout: float, pre_norm: bool, dropout_cls: type[nn.Dropout] = nn.Dropout):
         super().__init__()
-        self.norm, self.dropout, self.pre_norm = nn.LayerNorm(d_model), Dropout(dropout), pre_norm
+        self.norm, self.dropout, self.pre_norm = nn.LayerNorm(d_model), dropout_cls(dropout), pre_norm
 
     def forward(self, x: Tensor, fn) -> tuple[Tensor, object]:
         out = fn(self.norm(x) if self.pre_norm else x)
@@ -194,12 +163,13 @@ class Sublayer(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, kernels: Kernels):
         super().__init__()
-        self.self_attn = Attention(cfg.d_model, cfg.n_heads, cfg.attention_dropout, cross=False)
-        self.ffn = FeedForward(cfg.d_model, cfg.ffn_dim, cfg.activation, cfg.activation_dropout)
-        self.attn_block = Sublayer(cfg.d_model, cfg.dropout, cfg.pre_norm)
-        self.ffn_block = Sublayer(cfg.d_model, cfg.dropout, cfg.pre_norm)
+        self.self_attn = Attention(cfg.d_model, cfg.n_heads, cfg.attention_dropout, cross=False,
+                                   attend=kernels.attention)
+        self.ffn = FeedForward(cfg.d_model, cfg.ffn_dim, cfg.activation, cfg.activation_dropout, kernels.dropout)
+        self.attn_block = Sublayer(cfg.d_model, cfg.dropout, cfg.pre_norm, kernels.dropout)
+        self.ffn_block = Sublayer(cfg.d_model, cfg.dropout, cfg.pre_norm, kernels.dropout)
 
     def forward(self, x: Tensor, src_mask: Tensor) -> Tensor:
         x, _ = self.attn_block(x, lambda h: self.self_attn(h, mask=src_mask))
@@ -208,14 +178,14 @@ class EncoderLayer(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, kernels: Kernels):
         super().__init__()
-        self.self_attn = Attention(cfg.d_model, cfg.n_heads, cfg.attention_dropout, cross=False)
-        self.cross_attn = Attention(cfg.d_model, cfg.n_heads, cfg.attention_dropout, cross=True)
-        self.ffn = FeedForward(cfg.d_model, cfg.ffn_dim, cfg.activation, cfg.activation_dropout)
-        self.self_block = Sublayer(cfg.d_model, cfg.dropout, cfg.pre_norm)
-        self.cross_block = Sublayer(cfg.d_model, cfg.dropout, cfg.pre_norm)
-        self.ffn_block = Sublayer(cfg.d_model, cfg.dropout, cfg.pre_norm)
+        attend = kernels.attention
+        self.self_attn = Attention(cfg.d_model, cfg.n_heads, cfg.attention_dropout, cross=False, attend=attend)
+        self.cross_attn = Attention(cfg.d_model, cfg.n_heads, cfg.attention_dropout, cross=True, attend=attend)
+        self.ffn = FeedForward(cfg.d_model, cfg.ffn_dim, cfg.activation, cfg.activation_dropout, kernels.dropout)
+        self.self_block, self.cross_block, self.ffn_block = (
+            Sublayer(cfg.d_model, cfg.dropout, cfg.pre_norm, kernels.dropout) for _ in range(3))
 
     def forward(
         self, x: Tensor, enc: EncoderOut, cache: KVCache | None, layer: int
@@ -239,8 +209,10 @@ class DecoderLayer(nn.Module):
 class Transformer(nn.Module):
     """Encoder-decoder Transformer with shared (tied) embeddings and sinusoidal positions."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int, pad_id: int):
+    def __init__(self, cfg: ModelConfig, vocab_size: int, pad_id: int, *, cpu_training: bool = False):
+        """``cpu_training``: the model will be trained on a CPU, and runs ``CPU_TRAINING``'s kernels."""
         super().__init__()
+        kernels = CPU_TRAINING if cpu_training else Kernels()
         self.cfg, self.vocab_size, self.pad_id = cfg, vocab_size, pad_id
         self.embed_scale = math.sqrt(cfg.d_model)
         self.src_embed = nn.Embedding(vocab_size, cfg.d_model, padding_idx=pad_id)
@@ -248,9 +220,9 @@ class Transformer(nn.Module):
             vocab_size, cfg.d_model, padding_idx=pad_id)
         self.register_buffer("positions", sinusoidal_positions(cfg.max_positions, cfg.d_model),
                              persistent=False)
-        self.dropout = Dropout(cfg.dropout)
-        self.encoder_layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.encoder_layers))
-        self.decoder_layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.decoder_layers))
+        self.dropout = kernels.dropout(cfg.dropout)
+        self.encoder_layers = nn.ModuleList(EncoderLayer(cfg, kernels) for _ in range(cfg.encoder_layers))
+        self.decoder_layers = nn.ModuleList(DecoderLayer(cfg, kernels) for _ in range(cfg.decoder_layers))
         # Pre-norm stacks end with a layer norm; post-norm layers already normalise their output.
         self.encoder_norm = nn.LayerNorm(cfg.d_model) if cfg.pre_norm else nn.Identity()
         self.decoder_norm = nn.LayerNorm(cfg.d_model) if cfg.pre_norm else nn.Identity()

@@ -126,7 +126,8 @@ def stop_report(reason: str, tc: TrainerConfig, schedule: Schedule, step: int, e
     """
     if reason in _BOUNDS:
         key, what = _BOUNDS[reason]
-        bound = f"{key}={getattr(tc, key.split('.')[1])}"
+        value = getattr(tc, key.split(".")[1])
+        bound = f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"  # 30, not 30.0
         message = f"{what} ({bound})"
     else:
         bound = message = "a signal (resumable)" if reason == "signal" else reason

@@ -9,7 +9,12 @@ import torch
 from torch import nn
 
 from mt.config import ModelConfig, TrainConfig
+from mt.data.batching import EpochBatchSampler, batch_by_tokens
+from mt.data.dataset import TokenPairDataset
+from mt.data.loader import BatchLoader
 from mt.data.prepare import PreparedData, cache_root, find_prepared, load_prepared, prepare_data, prepared_dir
+from mt.model import VocabInfo
+from mt.model import build_model as build_transformer
 from mt.model.transformer import Transformer
 from mt.utils.dist import DistInfo, barrier
 from mt.utils.errors import MTError
@@ -76,9 +81,30 @@ def load_data(cfg: TrainConfig, info: DistInfo) -> PreparedData:
     return load_prepared(directory)
 
 
-def build_model(cfg: ModelConfig, data: PreparedData) -> Transformer:
-    """The Transformer for this vocabulary (sizes and special ids passed as integers)."""
-    return Transformer(cfg, vocab_size=data.tokenizer.vocab_size, pad_id=data.tokenizer.pad_id)
+def build_model(cfg: ModelConfig, data: PreparedData, *, cpu_training: bool = False) -> Transformer:
+    """The Transformer for the prepared data's vocabulary (``mt.model.build_model``), with the CPU
+    training kernels when ``cpu_training``."""
+    return build_transformer(cfg, VocabInfo.from_tokenizer(data.tokenizer), cpu_training=cpu_training)
+
+
+def build_loader(cfg: TrainConfig, data: PreparedData, info: DistInfo, *, pad_to_multiple: int, prefetch: int,
+                 pin_memory: bool) -> BatchLoader:
+    """Training batches: fresh length-bucketed batches every epoch (ties broken at random), this
+    rank's share, all from the seed; resumable (``state_dict``)."""
+    tc, tokenizer = cfg.trainer, data.tokenizer
+    train: TokenPairDataset = data.split("train")
+
+    def epoch_batches(epoch: int) -> list:
+        return batch_by_tokens(train.src_lengths, train.tgt_lengths, tc.max_tokens,
+                               pad_to_multiple=pad_to_multiple, shuffle_ties=(tc.seed, epoch))
+
+    try:  # a sentence over the budget, or fewer batches than ranks, is the user's to fix
+        sampler = EpochBatchSampler(epoch_batches, seed=tc.seed, rank=info.rank, world_size=info.world_size)
+        sampler.set_epoch(1)
+    except ValueError as e:
+        raise MTError(f"cannot batch the train split of {data.directory}: {e}") from None
+    return BatchLoader(train, sampler, pad_id=tokenizer.pad_id, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id,
+                       pad_to_multiple=pad_to_multiple, prefetch=prefetch, pin_memory=pin_memory)
 
 
 def wrap_model(model: nn.Module, *, device: torch.device, info: DistInfo, compile_model: bool):

@@ -1,16 +1,14 @@
 """The training loop: train() -> train_step() -> forward_backward(), with validation and checkpoints.
 
-One Trainer owns every piece of resumable state (model, optimizer, grad scaler, step, epoch, data
-position, RNG, best score) and writes it atomically to ``checkpoints/last.pt``. A run started in a
-directory that holds ``last.pt`` continues exactly where that one stopped.
+The Trainer builds the run's parts and owns the loop; each part decides its own matters: the clock
+and the cadence (``clock.py``) when to log, validate, save and stop, the run state (``state.py``)
+what is saved and resumed, the validator (``validate.py``) the valid scores, from a small context.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,27 +16,25 @@ import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from mt import checkpoint as ckpt
-from mt.config import TrainConfig, to_dict
-from mt.data.batching import EpochBatchSampler, batch_by_tokens
+from mt.checkpoint import LAST
+from mt.config import TrainConfig
 from mt.data.collate import Batch
-from mt.data.loader import BatchLoader, default_prefetch
+from mt.data.loader import default_prefetch
+from mt.train.clock import BudgetDropout, Cadence, TrainClock
+from mt.train.guards import BadSteps, out_of_memory
 from mt.train.loss import perplexity, projected_label_smoothed_nll
 from mt.train.metrics import MetricsWriter, TrainMeter
 from mt.train.optim import build_optimizer, set_lr, total_norm
 from mt.train.schedule import Schedule, stop_report
-from mt.train.setup import build_model, load_data, resolve_precision, wrap_model
-from mt.train.validate import Validator, validation_score
+from mt.train.setup import build_loader, build_model, load_data, resolve_precision, wrap_model
+from mt.train.state import Progress, RunState
+from mt.train.validate import EvalContext, Validator, validation_score
 from mt.utils import dist
 from mt.utils.device import autocast, resolve_device
-from mt.utils.errors import MTError
 from mt.utils.logging import get_logger
+from mt.utils.signals import stop_requests
 
 log = get_logger(__name__)
-
-MIN_LOSS_SCALE = 1e-4
-"""fp16: an overflow that halves the loss scale below this counts as a bad step (as in fairseq)."""
-
 
 class Trainer:
     """Builds everything from a TrainConfig, then trains until a stop condition holds."""
@@ -55,7 +51,8 @@ class Trainer:
 
         self.data = load_data(cfg, self.info)
         self.tokenizer = self.data.tokenizer
-        self.model = build_model(cfg.model, self.data).to(self.device)
+        self.model = build_model(cfg.model, self.data,
+                                 cpu_training=self.device.type == "cpu" and self.tc.cpu_kernels).to(self.device)
         self.train_model, self.ddp = wrap_model(self.model, device=self.device, info=self.info,
                                                 compile_model=self.tc.compile)
         self.optimizer = build_optimizer(self.model, cfg.optim, self.device.type)
@@ -66,112 +63,120 @@ class Trainer:
         self.pad_to_multiple = self.tc.pad_to_multiple or (8 if self.device.type == "cuda" else 1)
         self.prefetch_batches = self.tc.prefetch_batches if self.tc.prefetch_batches >= 0 else \
             default_prefetch(self.device.type == "cuda", torch.get_num_threads())
-        self.loader = self._build_loader()
+        self.loader = build_loader(cfg, self.data, self.info, pad_to_multiple=self.pad_to_multiple,
+                                   prefetch=self.prefetch_batches, pin_memory=self.device.type == "cuda")
         # Backward runs on loss * backward_scale, a constant every rank knows before the update's token
         # count arrives; it keeps fp16 gradients near their final size. _optimizer_step rescales.
         self.backward_scale = 1.0 / (self.tc.update_freq * self.tc.max_tokens)
-        self.validator = Validator(self)
         self.writer = MetricsWriter(self.run_dir / "tensorboard")
 
-        self.step = 0
-        self.best_score: float | None = None
-        self.bad_validations = 0
-        self.consecutive_bad_steps = 0
-        self.train_time_s = 0.0
         self.schedule = Schedule.from_config(cfg.optim, self.tc)
-        self._clock: tuple[float, float] | None = None  # (perf_counter, train_time_s) when train() began
-        self._last_update_s = self._update_end_s = self.last_lr = 0.0
-        self._measured_reserve_s = self.schedule.reserve_s
-        self.dropout_choice: dict | None = None  # trainer.budget_dropout: the rate chosen, and why
+        self.clock = TrainClock(self.schedule, agree=bool(self.tc.budget_min) and self.info.distributed)
+        self.cadence = Cadence(self.tc)
+        self.budget_dropout = BudgetDropout(self.tc, cfg.model.dropout, self.schedule.budget_s)
+        self.progress = Progress()
+        self.run_state = RunState(cfg, self.model, self.optimizer, self.scaler, self.loader, self.clock,
+                                  self.budget_dropout, self.progress, self.tokenizer, self.data.directory,
+                                  self.device, self.ckpt_dir)
+        self.eval_context = EvalContext(cfg, self.model, self.tokenizer, self.data, self.device, self.autocast,
+                                        self.writer, self.pad_to_multiple, self.clock.elapsed_s)
+        self.validator = Validator(self.eval_context)
+        self.bad_steps = BadSteps(self.tc, self.scaler, self.ckpt_dir / LAST)
+        self.last_lr = 0.0
         self.stop: dict = {}
         self._stop_signal: int | None = None
-        self._maybe_resume()
+        self.run_state.resume()
         log.info("model: %.1fM parameters; %d train pairs in %d batches/epoch/rank; precision %s on %s",
                  self.model.num_parameters() / 1e6, len(self.train_set), len(self.loader), self.precision,
                  self.device)
 
-    def _build_loader(self) -> BatchLoader:
-        """Fresh length-bucketed batches every epoch (ties broken at random), all from the seed."""
-        train, tok, seed = self.train_set, self.tokenizer, self.tc.seed
+    # ------------------------------------------------------------------ what the run has done
+    @property
+    def step(self) -> int:
+        """Optimizer updates applied."""
+        return self.progress.step
 
-        def epoch_batches(epoch: int) -> list:
-            return batch_by_tokens(train.src_lengths, train.tgt_lengths, self.tc.max_tokens,
-                                   pad_to_multiple=self.pad_to_multiple, shuffle_ties=(seed, epoch))
-
-        try:  # a sentence over the budget, or fewer batches than ranks, is the user's to fix
-            sampler = EpochBatchSampler(epoch_batches, seed=seed, rank=self.info.rank,
-                                        world_size=self.info.world_size)
-            sampler.set_epoch(1)
-        except ValueError as e:
-            raise MTError(f"cannot batch the train split of {self.data.directory}: {e}") from None
-        return BatchLoader(train, sampler, pad_id=tok.pad_id, bos_id=tok.bos_id, eos_id=tok.eos_id,
-                           pad_to_multiple=self.pad_to_multiple, prefetch=self.prefetch_batches,
-                           pin_memory=self.device.type == "cuda")
+    @step.setter
+    def step(self, value: int) -> None:
+        self.progress.step = value
 
     @property
     def epoch(self) -> int:
         """The epoch of the batch trained on last."""
         return self.loader.epoch
 
+    @property
+    def best_score(self) -> float | None:
+        return self.progress.best_score
+
+    @property
+    def train_time_s(self) -> float:
+        """Seconds of training at the last reading (validation and checkpoints included)."""
+        return self.clock.train_time_s
+
+    @property
+    def dropout_choice(self) -> dict | None:
+        """``trainer.budget_dropout``'s choice (None before it, or without the key)."""
+        return self.budget_dropout.choice
+
     # ------------------------------------------------------------------ training loop
     def train(self) -> str:
         """Train until a stop condition; returns why it stopped (``max_steps``, ``signal``...)."""
-        handlers = self._install_signal_handlers()
         # A budget run's end is on the clock (the log lines say how much is left), not at max_steps.
-        bar = tqdm(total=None if self.tc.budget_min else self.tc.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
-                   disable=not (self.tc.progress and self.info.is_main), smoothing=0.1)
-        self._clock = (time.perf_counter(), self.train_time_s)  # a resumed run goes on from its elapsed time
-        batches = self._batch_stream()
+        bar = tqdm(total=None if self.tc.budget_min else self.tc.max_steps, initial=self.step, desc="train",
+                   unit="step", dynamic_ncols=True, disable=not (self.tc.progress and self.info.is_main),
+                   smoothing=0.1)
+        self.clock.start()
+        batches = self.batch_stream()
         # Log lines print above the progress bar instead of through it.
-        with logging_redirect_tqdm(loggers=[logging.getLogger("mt")]):
+        with logging_redirect_tqdm(loggers=[logging.getLogger("mt")]), stop_requests(self.request_stop):
             try:
                 reason = self._loop(bar, batches)
             finally:
                 bar.close()
-                self._restore_signal_handlers(handlers)
         self._report_stop(reason)
         return reason
-
-    def elapsed_s(self) -> float:
-        """Seconds of training so far, earlier runs of a resumed run included (validation and saves too)."""
-        if self._clock is None:
-            return self.train_time_s
-        started, before = self._clock
-        return before + time.perf_counter() - started
 
     def _loop(self, bar: tqdm, batches: Iterator[Batch]) -> str:
         meter, reason = TrainMeter(self.device), ""
         while not reason:
-            update_start = self._plan_update()
+            update_start = self.clock.plan_update()
+            if (rate := self.budget_dropout.choose(self.step, self.clock.update_end_s)) is not None:
+                self.model.set_dropout(rate)
             stats = self.train_step([next(batches) for _ in range(self.tc.update_freq)])
-            self.train_time_s = self.elapsed_s()
-            self._last_update_s = self.train_time_s - update_start
-            due = stats["applied"]  # a skipped update keeps the step number: nothing new is due
-            if due:
-                self.schedule.update_done(self.step, self._update_end_s)
+            self.clock.update_ended(update_start)
+            applied = stats["applied"]  # a skipped update keeps the step number: nothing new is due
+            if applied:
+                self.schedule.update_done(self.step, self.clock.update_end_s)
                 meter.add(stats["loss_sum"], stats["nll_sum"], stats["grad_norm"], tokens=stats["tokens"],
                           sentences=stats["sentences"], lr=stats["lr"])
                 bar.update(1)
-            if due and self.step % self.tc.log_every == 0:
+            if self.cadence.should_log(self.step, applied):
                 self._log_train(meter.flush(), bar)
             reason = self._stop_reason()
-            checkpoint_start = self.elapsed_s()
-            validated = (due and self.step % self.tc.valid_every == 0) or reason in _END_REASONS
-            if validated and self.validate() and not reason:
-                reason = "patience"
-            if validated and not reason:  # a validation that ran past a bound (the budget) was the final one
-                self.train_time_s = self.elapsed_s()
-                reason = self._stop_reason()
-            if (due and self.step % self.tc.save_every == 0) or reason:
-                self.save()
-            if validated and not reason:  # what the final validation and checkpoint will take
-                self._measured_reserve_s = self.elapsed_s() - checkpoint_start
+            reason = self._validate_and_save(applied, reason)
+        return reason
+
+    def _validate_and_save(self, applied: bool, reason: str) -> str:
+        """Validate and save when due; returns the stop reason, which a validation may set (patience,
+        or a validation that ran past the budget: it was the final one)."""
+        checkpoint_start = self.clock.elapsed_s()
+        validated = self.cadence.should_validate(self.step, applied, reason)
+        if validated and self.validate() and not reason:
+            reason = "patience"
+        if validated and not reason:
+            self.clock.read()
+            reason = self._stop_reason()
+        if self.cadence.should_save(self.step, applied, reason):
+            self.save()
+        if validated and not reason:  # what the final validation and checkpoint will take
+            self.clock.measure_reserve(checkpoint_start)
         return reason
 
     def _report_stop(self, reason: str) -> None:
         """Log (and keep in ``self.stop``) which bound stopped the run; warn if the schedule was cut."""
-        self.train_time_s = self.elapsed_s()
-        self.stop = stop_report(reason, self.tc, self.schedule, self.step, self.train_time_s, self.last_lr)
+        elapsed = self.clock.read()
+        self.stop = stop_report(reason, self.tc, self.schedule, self.step, elapsed, self.last_lr)
         log.info("%s", self.stop["message"])
         if self.stop["warning"]:
             log.warning("%s", self.stop["warning"])
@@ -180,7 +185,7 @@ class Trainer:
         if self.stop["schedule_progress"] is not None:
             self.writer.scalars("train", {"schedule_progress": self.stop["schedule_progress"]}, self.step)
 
-    def _batch_stream(self) -> Iterator[Batch]:
+    def batch_stream(self) -> Iterator[Batch]:
         """Collated training batches, across epoch boundaries, from the resume position on."""
         return iter(self.loader)
 
@@ -203,7 +208,7 @@ class Trainer:
                 loss, nll = self.forward_backward(batch.to(self.device, non_blocking=True),
                                                   sync=i == len(batches) - 1)
             except torch.OutOfMemoryError:
-                raise self._out_of_memory(batch) from None
+                raise out_of_memory(self.step, batch, self.tc, self.ckpt_dir / LAST) from None
             loss_sum, nll_sum = loss_sum + loss, nll_sum + nll
         total_tokens, total_sents = (int(n) for n in counts())
         lr = self._next_lr()
@@ -212,7 +217,7 @@ class Trainer:
         grad_factor = self.info.world_size / (self.backward_scale * total_tokens)
         grad_norm, applied = self._optimizer_step(lr, grad_factor)
         self.step += int(applied)  # a skipped update advances neither the step nor the LR schedule
-        self._check_bad_step(applied)
+        self.bad_steps.check(applied, self.step)
         return {"applied": applied, "lr": lr, "tokens": total_tokens, "sentences": total_sents,
                 "loss_sum": loss_sum, "nll_sum": nll_sum, "grad_norm": grad_norm}
 
@@ -229,40 +234,10 @@ class Trainer:
             self.scaler.scale(loss * self.backward_scale).backward()
         return loss.detach(), nll
 
-    def _plan_update(self) -> float:
-        """Start an update: returns the elapsed time now and sets when the update should end (now
-        plus the previous update's duration), and the reserve last measured. Under DDP a budget run's
-        ranks agree on both, so they all use the same learning rate."""
-        now = self.elapsed_s()
-        values = [now + self._last_update_s, self._measured_reserve_s]
-        if self.tc.budget_min and self.info.distributed:
-            values = [v / self.info.world_size for v in dist.all_reduce_sum(values)]
-        self._update_end_s, self._measured_reserve_s = values
-        self.schedule.set_reserve(self._measured_reserve_s, at_s=self._update_end_s)
-        if self.tc.budget_dropout and self.dropout_choice is None:
-            self._maybe_choose_dropout()
-        return now
-
-    def _maybe_choose_dropout(self) -> None:
-        """``trainer.budget_dropout``: once ``budget_dropout_at`` of the budget has passed, set the
-        residual dropout from the updates the budget is projected to buy at the rate so far. Every
-        rank chooses the same: the step and the planned time are agreed."""
-        budget_s = self.schedule.budget_s
-        if self._update_end_s < self.tc.budget_dropout_at * budget_s:
-            return
-        projected = (self.step + 1) * budget_s / self._update_end_s
-        keys = [k for k in sorted(self.tc.budget_dropout) if k <= projected]
-        rate = self.tc.budget_dropout[keys[-1]] if keys else self.cfg.model.dropout
-        self.dropout_choice = {"rate": rate, "projected_updates": round(projected),
-                               "at_step": self.step, "at_min": round(self._update_end_s / 60, 2)}
-        self.model.set_dropout(rate)
-        log.info("trainer.budget_dropout: %d updates projected for the %.0f-minute budget at step %d: "
-                 "dropout %g from here on", projected, budget_s / 60, self.step, rate)
-
     def _next_lr(self) -> float:
         """The learning rate of the coming update, at the time it is expected to end, so a budget
         run's last update runs at the schedule's floor."""
-        self.last_lr = self.schedule.lr(self.step + 1, self._update_end_s)
+        self.last_lr = self.schedule.lr(self.step + 1, self.clock.update_end_s)
         return self.last_lr
 
     def _optimizer_step(self, lr: float, grad_factor: float) -> tuple[torch.Tensor, bool]:
@@ -281,135 +256,31 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return grad_norm, applied
 
-    def _check_bad_step(self, applied: bool) -> None:
-        if applied:
-            self.consecutive_bad_steps = 0
-            return
-        if self.scaler.is_enabled() and self.scaler.get_scale() >= MIN_LOSS_SCALE:
-            log.info("step %d: fp16 gradients overflowed, update skipped; loss scale now %g", self.step + 1,
-                     self.scaler.get_scale())
-            return
-        self.consecutive_bad_steps += 1
-        log.warning("step %d: non-finite gradients, update skipped (%d in a row)", self.step + 1,
-                    self.consecutive_bad_steps)
-        if self.consecutive_bad_steps >= self.tc.max_bad_steps:
-            raise MTError(f"{self.consecutive_bad_steps} consecutive non-finite updates at step {self.step}; "
-                          f"the last good checkpoint is {self.ckpt_dir / ckpt.LAST}. Lower optim.lr, "
-                          f"raise optim.warmup_steps, or use trainer.precision=bf16/fp32")
-
-    def _out_of_memory(self, batch: Batch) -> MTError:
-        return MTError(
-            f"out of memory at step {self.step + 1} on a batch of {len(batch)} sentences x "
-            f"{batch.tgt_in.size(1)} target tokens; lower trainer.max_tokens (now {self.tc.max_tokens}) "
-            f"and raise trainer.update_freq to keep the effective batch. "
-            f"The last good checkpoint is {self.ckpt_dir / ckpt.LAST}")
-
     def _stop_reason(self) -> str:
-        epoch_done = self.loader.epoch_done
-        flags = {
-            "max_steps": self.step >= self.tc.max_steps,
-            "max_epochs": bool(self.tc.max_epochs) and (
-                self.epoch > self.tc.max_epochs or (self.epoch == self.tc.max_epochs and epoch_done)),
-            "budget": bool(self.tc.budget_min) and self.train_time_s >= self.schedule.deadline_s,
-            "max_time": bool(self.tc.max_time_min) and self.train_time_s >= 60 * self.tc.max_time_min,
-            "signal": self._stop_signal is not None,
-        }
-        if self.info.distributed:  # every rank must stop at the same step, or collectives hang
-            agreed = dist.all_reduce_sum([float(f) for f in flags.values()])
-            flags = {name: count > 0 for name, count in zip(flags, agreed, strict=True)}
-        return next((name for name, flag in flags.items() if flag), "")
+        return self.cadence.stop_reason(step=self.step, epoch=self.epoch, epoch_done=self.loader.epoch_done,
+                                        train_time_s=self.clock.train_time_s,
+                                        deadline_s=self.schedule.deadline_s,
+                                        signalled=self._stop_signal is not None)
 
-    # ------------------------------------------------------------------ validation
+    def request_stop(self, signum: int) -> None:
+        """Stop at the end of this update, saving ``last.pt`` (as on SIGTERM or SIGINT)."""
+        self._stop_signal = signum
+
+    # ------------------------------------------------------------------ validation, checkpoints
     def validate(self) -> bool:
         """Validate, update best.pt; returns True when early stopping's patience has run out."""
         score = validation_score(self.validator.run(self.step), self.tc.best_metric)
-        improved = self.best_score is None or score > self.best_score
-        if improved:
-            self.best_score, self.bad_validations = score, 0
+        p = self.progress
+        if p.best_score is None or score > p.best_score:
+            p.best_score, p.bad_validations = score, 0
             self.save(best=True)
         else:
-            self.bad_validations += 1
-        return bool(self.tc.patience) and self.bad_validations >= self.tc.patience
-
-    # ------------------------------------------------------------------ state
-    def state_dict(self) -> dict:
-        """Everything needed to resume, as plain data and tensors (loads with weights_only=True)."""
-        rng = {"torch": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {
-            **self.inference_state(),
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "trainer": {"step": self.step, "epoch": self.epoch, "sampler": self.loader.state_dict(),
-                        "best_score": self.best_score, "bad_validations": self.bad_validations,
-                        "train_time_s": self.elapsed_s(), "world_size": self.info.world_size,
-                        "schedule": self.schedule.state_dict(), "dropout_choice": self.dropout_choice},
-            "rng": dist.all_gather_object(rng),  # one entry per rank: each has its own dropout stream
-        }
-
-    def inference_state(self) -> dict:
-        """What translate.py needs: weights, model shape, vocabulary and the tokenizer itself."""
-        tok = self.tokenizer
-        return {
-            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-            "model_config": to_dict(self.cfg.model),
-            "vocab": {"size": tok.vocab_size, "pad_id": tok.pad_id, "unk_id": tok.unk_id,
-                      "bos_id": tok.bos_id, "eos_id": tok.eos_id},
-            "tokenizer": {"model": ckpt.bytes_to_tensor(tok.to_bytes()),
-                          "path": str(self.data.directory)},
-            "src_lang": self.cfg.data.src_lang, "tgt_lang": self.cfg.data.tgt_lang,
-            "config": to_dict(self.cfg), "step": self.step,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
-        t = state["trainer"]
-        if t.get("world_size", 1) != self.info.world_size:
-            log.warning("resuming a %d-rank run on %d ranks: the data order changes from here on",
-                        t.get("world_size", 1), self.info.world_size)
-        self.step = t["step"]
-        self.best_score, self.bad_validations = t["best_score"], t["bad_validations"]
-        self.train_time_s = t["train_time_s"]
-        self.schedule.load_state_dict(t.get("schedule", {}))
-        self._measured_reserve_s = self.schedule.reserve_s
-        self.dropout_choice = t.get("dropout_choice")
-        if self.dropout_choice is not None:
-            self.model.set_dropout(self.dropout_choice["rate"])
-        same_ranks = t.get("world_size", 1) == self.info.world_size  # else restart the saved epoch
-        self.loader.load_state_dict(t["sampler"] if same_ranks else {"epoch": t["epoch"], "position": 0})
-        rng = state["rng"][min(self.info.rank, len(state["rng"]) - 1)]
-        torch.set_rng_state(rng["torch"])
-        if "cuda" in rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], self.device)
+            p.bad_validations += 1
+        return bool(self.tc.patience) and p.bad_validations >= self.tc.patience
 
     def save(self, best: bool = False) -> None:
-        """Write last.pt (and a step checkpoint, pruned to keep_last), or best.pt. Rank 0 writes."""
-        state = self.state_dict() if not best else None  # collective (RNG gather): every rank joins
-        if not self.info.is_main:
-            return
-        if best:
-            ckpt.save_checkpoint(self.inference_state(), self.ckpt_dir / ckpt.BEST)
-            return
-        ckpt.save_checkpoint(state, self.ckpt_dir / ckpt.LAST)
-        if self.tc.keep_last > 0:
-            ckpt.save_checkpoint(self.inference_state(), ckpt.step_path(self.ckpt_dir, self.step))
-            ckpt.prune_step_checkpoints(self.ckpt_dir, self.tc.keep_last)
-
-    def _maybe_resume(self) -> None:
-        last = ckpt.find_last(self.ckpt_dir)
-        if last is None:
-            return
-        # On the CPU: RNG states must stay CPU tensors, and load_state_dict moves the weights and the
-        # optimizer state to the parameters' device itself.
-        state = ckpt.load_checkpoint(last, map_location="cpu")
-        if state.get("model_config") != to_dict(self.cfg.model):
-            raise MTError(f"{last} was trained with a different model config; start a new run "
-                          f"directory (run_id=...) or restore the original model settings")
-        self.load_state_dict(state)
-        log.info("resumed from %s at step %d (epoch %d)", last, self.step, self.epoch)
+        """Write last.pt and a step checkpoint, or best.pt (see ``RunState.save``)."""
+        self.run_state.save(best=best)
 
     # ------------------------------------------------------------------ logging, signals
     def _log_train(self, w: dict[str, float], bar: tqdm) -> None:
@@ -417,36 +288,13 @@ class Trainer:
         self.writer.scalars("train", {k: w[k] for k in ("loss", "nll", "lr", "grad_norm", "loss_scale",
                                                         "tgt_tok_per_s", "sent_per_s")}, self.step)
         self.writer.scalars("train", {"ppl": perplexity(w["nll"])}, self.step)
-        left = f" | {max(self.schedule.budget_s - self.train_time_s, 0) / 60:.1f} min left" \
+        left = f" | {max(self.schedule.budget_s - self.clock.train_time_s, 0) / 60:.1f} min left" \
             if self.tc.budget_min else ""
         bar.set_postfix(loss=f"{w['loss']:.3f}", lr=f"{w['lr']:.2e}", tok_s=f"{w['tgt_tok_per_s']:.0f}",
                         refresh=False)
         log.info("step %d | loss %.3f | nll %.3f | lr %.2e | gnorm %.2f | %.0f tgt tok/s%s", self.step,
                  w["loss"], w["nll"], w["lr"], w["grad_norm"], w["tgt_tok_per_s"], left)
 
-    def _install_signal_handlers(self) -> dict:
-        def handler(signum, _frame):
-            log.warning("received signal %d: saving checkpoints/last.pt at the end of this step", signum)
-            self._stop_signal = signum
-
-        old = {}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                old[sig] = signal.signal(sig, handler)
-            except ValueError:  # not the main thread (e.g. inside a test runner thread)
-                pass
-        return old
-
-    @staticmethod
-    def _restore_signal_handlers(old: dict) -> None:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-
     def close(self) -> None:
         self.loader.close()
         self.writer.close()
-
-
-_END_REASONS = ("max_steps", "max_epochs", "max_time", "budget")
-"""Stop reasons after which the run validates once more (patience has just validated; a signal
-saves and leaves)."""

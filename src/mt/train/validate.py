@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
 import torch
 
-from mt.config import DecodeConfig
+from mt.config import DecodeConfig, TrainConfig
 from mt.data.batching import batch_by_tokens
 from mt.data.collate import collate
+from mt.data.prepare import PreparedData
 from mt.data.tokenizer import Tokenizer
-from mt.decode.run import read_text_lines, translate_lines
+from mt.decode.run import translate_lines
 from mt.eval.metrics import score_corpus
+from mt.model.transformer import Transformer
 from mt.train.loss import perplexity, projected_label_smoothed_nll
+from mt.train.metrics import MetricsWriter
 from mt.utils import dist
 from mt.utils.logging import get_logger
-
-if TYPE_CHECKING:
-    from mt.train.trainer import Trainer
+from mt.utils.text import read_text_lines
 
 log = get_logger(__name__)
+
+
+@dataclass
+class EvalContext:
+    """What validation and the final test need of a run, and nothing of the training loop."""
+
+    cfg: TrainConfig
+    model: Transformer
+    """The plain model (not a DDP or compile wrapper): decoding calls its encode/decode."""
+    tokenizer: Tokenizer
+    data: PreparedData
+    device: torch.device
+    autocast: Callable[[], AbstractContextManager]
+    writer: MetricsWriter
+    pad_to_multiple: int
+    elapsed_s: Callable[[], float]
+    """Seconds of training so far (the x of the quality-against-time curve)."""
 
 
 class Validator:
@@ -28,13 +47,13 @@ class Validator:
     and decodes a share of the BLEU sentences; the loss sums are added across ranks and rank 0's
     BLEU is sent to all, so every rank holds the same metrics and takes the same patience decision."""
 
-    def __init__(self, trainer: Trainer):
-        self.t = trainer
-        data, lang = trainer.data, trainer.cfg.data
+    def __init__(self, ctx: EvalContext):
+        self.ctx = ctx
+        data, lang, tc = ctx.data, ctx.cfg.data, ctx.cfg.trainer
         self.valid = data.split("valid")
-        self.batches = batch_by_tokens(self.valid.src_lengths, self.valid.tgt_lengths, trainer.tc.max_tokens,
-                                       pad_to_multiple=trainer.pad_to_multiple)
-        n = trainer.tc.valid_bleu_max_sentences
+        self.batches = batch_by_tokens(self.valid.src_lengths, self.valid.tgt_lengths, tc.max_tokens,
+                                       pad_to_multiple=ctx.pad_to_multiple)
+        n = tc.valid_bleu_max_sentences
         self.src_lines = read_text_lines(str(data.text_path("valid", lang.src_lang)))[:n]
         self.ref_lines = read_text_lines(str(data.reference_path("valid")))[:n]
 
@@ -42,17 +61,17 @@ class Validator:
     def loss(self) -> dict[str, float]:
         """Loss, nll and perplexity per target token of the valid split; rank r of W scores batches
         r, r + W, ... and the sums are reduced, so all ranks return the same numbers."""
-        t, tok = self.t, self.t.tokenizer
-        t.model.eval()
-        sums, tokens = torch.zeros(2, device=t.device), 0  # loss, nll: read once at the end
+        ctx, tok = self.ctx, self.ctx.tokenizer
+        ctx.model.eval()
+        sums, tokens = torch.zeros(2, device=ctx.device), 0  # loss, nll: read once at the end
         for indices in self.batches[dist.get_rank()::dist.get_world_size()]:
             batch = collate([self.valid[int(i)] for i in indices], indices, pad_id=tok.pad_id, bos_id=tok.bos_id,
-                            eos_id=tok.eos_id, pad_to_multiple=t.pad_to_multiple).to(t.device)
-            with t.autocast():
-                hidden = t.model(batch.src_tokens, batch.tgt_in, features_only=True)
-                loss, nll = projected_label_smoothed_nll(hidden, t.model.output_weight, batch.tgt_out,
+                            eos_id=tok.eos_id, pad_to_multiple=ctx.pad_to_multiple).to(ctx.device)
+            with ctx.autocast():
+                hidden = ctx.model(batch.src_tokens, batch.tgt_in, features_only=True)
+                loss, nll = projected_label_smoothed_nll(hidden, ctx.model.output_weight, batch.tgt_out,
                                                          rows=batch.tgt_rows, pad_id=tok.pad_id,
-                                                         epsilon=t.cfg.optim.label_smoothing)
+                                                         epsilon=ctx.cfg.optim.label_smoothing)
             sums += torch.stack([loss, nll])
             tokens += batch.num_tgt_tokens
         loss_sum, nll_sum, tokens = dist.all_reduce_sum([*sums.tolist(), tokens])
@@ -61,19 +80,19 @@ class Validator:
     def run(self, step: int) -> dict[str, float]:
         """Valid loss/ppl (and BLEU/chrF when enabled), logged to TensorBoard and the console, with the
         minutes of training (validation and checkpoints included) that the model took to get here."""
-        minutes = self.t.elapsed_s() / 60
+        minutes = self.ctx.elapsed_s() / 60
         metrics = self.evaluate(samples_step=step)
         metrics["minutes"] = minutes  # x of the quality-against-time curve (compare_runs.py --curve)
-        self.t.writer.scalars("valid", metrics, step)
+        self.ctx.writer.scalars("valid", metrics, step)
         log.info("valid step %d | %s", step, " | ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
         return metrics
 
     def evaluate(self, samples_step: int | None = None) -> dict[str, float]:
         """The model's valid loss/ppl, and BLEU/chrF when enabled; the same on every rank (all must
         call it). With ``samples_step``, sample translations go to TensorBoard at that step."""
-        metrics = self.loss()
-        if self.t.tc.valid_bleu:
-            hyps = translate_across_ranks(self.t.model, self.t.tokenizer, self.src_lines, self.t.cfg.decode)
+        ctx, metrics = self.ctx, self.loss()
+        if ctx.cfg.trainer.valid_bleu:
+            hyps = translate_across_ranks(ctx.model, ctx.tokenizer, self.src_lines, ctx.cfg.decode)
             scores = None
             if hyps is not None:  # rank 0
                 scores = score_corpus(hyps, self.ref_lines)
@@ -84,11 +103,11 @@ class Validator:
         return metrics
 
     def _samples(self, hyps: list[str], step: int) -> None:
-        k = self.t.tc.num_sample_translations
+        k = self.ctx.cfg.trainer.num_sample_translations
         rows = [f"**src:** {s}  \n**ref:** {r}  \n**hyp:** {h}"
                 for s, r, h in zip(self.src_lines[:k], self.ref_lines[:k], hyps[:k], strict=False)]
         if rows:
-            self.t.writer.text("valid/samples", "\n\n".join(rows), step)
+            self.ctx.writer.text("valid/samples", "\n\n".join(rows), step)
 
 
 def validation_score(metrics: dict[str, float], best_metric: str) -> float:
@@ -117,14 +136,13 @@ def translate_across_ranks(model: torch.nn.Module, tokenizer: Tokenizer, lines: 
     return hyps
 
 
-def score_split(trainer: Trainer, split: str, model: torch.nn.Module | None = None) -> dict | None:
+def score_split(ctx: EvalContext, split: str) -> dict | None:
     """Decode a whole split with the beam decoder, a share on every rank (all must call it), and score
     it on rank 0 against the split's references as the source holds them (sacreBLEU BLEU, chrF, TER +
     signatures, and the papers' tokenized BLEU). Returns the scores and hypotheses on rank 0, else None."""
-    data, lang = trainer.data, trainer.cfg.data
+    data, lang = ctx.data, ctx.cfg.data
     src = read_text_lines(str(data.text_path(split, lang.src_lang)))
-    hyps = translate_across_ranks(model or trainer.model, trainer.tokenizer, src, trainer.cfg.decode,
-                                  progress=trainer.tc.progress)
+    hyps = translate_across_ranks(ctx.model, ctx.tokenizer, src, ctx.cfg.decode, progress=ctx.cfg.trainer.progress)
     if hyps is None:
         return None
     ref = read_text_lines(str(data.reference_path(split)))
