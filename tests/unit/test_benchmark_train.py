@@ -266,3 +266,19 @@ def test_synthetic_corpus_is_written_once_with_a_newstest_sized_test_split(tmp_p
 def test_progress_counts_of_a_pytest_killed_midway():
     out = "..sF.s                                                    [ 45%]\n.E\nsome log line\n"
     assert device_check.progress_counts(out) == {"passed": 4, "failures": 1, "errors": 1, "skipped": 2}
+
+
+def test_m30k_small_workload_composes_with_the_current_recipe(tmp_path):
+    """The throughput workload starts from the Multi30k recipe and pins what it has moved on from; a
+    recipe key that needs the budget (trainer.budget_dropout) must not break the step schedule."""
+    import argparse
+
+    from benchmarks.train import _config, add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--data", str(tmp_path), "--cache-dir", str(tmp_path / "cache")])
+    args.max_tokens = args.max_tokens or 4096
+    cfg = _config(args, tmp_path / "run")
+    assert cfg.trainer.budget_min == 0 and cfg.trainer.budget_dropout is None
+    assert cfg.tokenizer.model_type == "unigram" and cfg.trainer.max_tokens == 4096
