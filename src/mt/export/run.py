@@ -3,8 +3,7 @@
 The directory is written under a temporary name beside ``output`` and renamed into place only when
 complete, so a failed export never leaves a half-written model where a server would load it.
 ``FORMATS`` maps each value of ``format`` to the function that writes it; adding a format is a module
-with such a function and its line there (``mt.config`` checks ``format`` against ``_EXPORT_FORMATS``,
-which tests/unit/test_registries.py keeps equal to the keys).
+with such a function and its line there (its keys are the values ``format`` accepts).
 """
 
 from __future__ import annotations

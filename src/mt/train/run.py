@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from mt.config import TrainConfig
+from mt.data.sources import source_for
 from mt.train.final import score_test
 from mt.train.trainer import Trainer
 from mt.utils import dist
@@ -22,6 +23,7 @@ def run(cfg: TrainConfig, *, own_process: bool = False) -> dict:
 
     ``own_process``: the process exists for this run (train.py), so process-wide settings apply too
     (``trainer.keep_freed_memory``); a notebook or a library caller keeps its process as it was."""
+    source_for(cfg.data, Path(cfg.work_dir))  # an unknown data.source fails here, naming the known ones
     run_dir = Path(cfg.run_dir)
     setup_logging(run_dir / "train.log")
     log.info("run dir: %s", run_dir.resolve())

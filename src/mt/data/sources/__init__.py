@@ -3,8 +3,8 @@
 Every source yields raw ``(src, tgt)`` string pairs for one split (``train``, ``valid`` or ``test``),
 lazily: large corpora are read chunk by chunk from Arrow or from disk, never held as Python lists.
 Each is one module here, a subclass of ``base.Source``; adding one is that module plus its line in
-``SOURCES``. ``mt.config`` validates ``data.source`` against ``_CHOICES["data.source"]`` before any
-data is read (it sits below this package); tests/unit/test_registries.py keeps the two equal.
+``SOURCES``: its keys are the values ``data.source`` accepts (``source_for`` rejects any other,
+naming them; train.py asks it first, before any work).
 """
 
 from __future__ import annotations
