@@ -1,4 +1,4 @@
-"""Write the key tables of docs/config.md from the config dataclasses of src/mt/config.py.
+"""Write the key tables of docs/config.md from the config dataclasses of src/mt/config/schema.py.
 
     python scripts/config_docs.py            # rewrite the tables in docs/config.md
     python scripts/config_docs.py --check    # only say whether docs/config.md is up to date (exit 1 if not)
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG_PY = REPO / "src" / "mt" / "config.py"
+CONFIG_PY = REPO / "src" / "mt" / "config" / "schema.py"
 CONFIG_MD = REPO / "docs" / "config.md"
 CONF = REPO / "conf"
 
@@ -141,7 +141,7 @@ def table(name: str, docs: dict[str, dict[str, str]]) -> str:
 
 
 def render(markdown: str, source: str) -> str:
-    """``markdown`` with every config table rewritten from ``source`` (the text of config.py)."""
+    """``markdown`` with every config table rewritten from ``source`` (the text of config/schema.py)."""
     docs = field_docs(source)
     found = set()
 
