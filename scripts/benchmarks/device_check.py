@@ -21,7 +21,7 @@ runs past it. One JSON line per figure goes to stdout (and to ``$OUT/device_chec
 is set), with ``planned_s`` beside the measured ``wall_s``; the phases' own logs go to stderr (and
 ``$OUT/device_check.log``). A phase that fails, runs out of time or is skipped still gets its line,
 with ``status`` saying so. ``--smoke`` runs the same phases on the CPU with a tiny model and corpus,
-in a minute or so; CI runs it so this script cannot rot between GPU sessions.
+in a minute or so; CI runs it so this script cannot rot between runs on a GPU.
 """
 
 from __future__ import annotations
