@@ -3,7 +3,6 @@ checkpoints, decoded and scored on the test split."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,6 @@ class Candidate:
     None until validated)."""
 
     path: Path
-    load: Callable[[], dict]
     valid: float | None = None
 
 
@@ -34,7 +32,7 @@ def score_test(ctx: EvalContext, validator: Validator, ckpt_dir: Path, best_scor
     to ``run_dir/test.hyp.txt``; a collective: every rank decodes its share. The scores on rank 0,
     an empty dict elsewhere."""
     chosen, choice = choose_on_valid(ctx, validator, ckpt_dir, best_score)
-    _load_weights(ctx, chosen.load)
+    _load_weights(ctx, chosen.path)
     test = score_split(ctx, "test")
     if not dist.is_main():
         return {}
@@ -61,18 +59,17 @@ def choose_on_valid(ctx: EvalContext, validator: Validator, ckpt_dir: Path,
     every rank. Returns the chosen candidate and what results.json records of the choice."""
     tc = ctx.cfg.trainer
     best = ckpt_dir / ckpt.BEST
-    candidates = [Candidate(best, lambda: ckpt.load_checkpoint(best)["model"], best_score)
-                  if best.is_file() and best_score is not None else
-                  Candidate(ckpt_dir / ckpt.LAST, lambda: ckpt.load_checkpoint(ckpt_dir / ckpt.LAST)["model"])]
+    candidates = [Candidate(best, best_score) if best.is_file() and best_score is not None else
+                  Candidate(ckpt_dir / ckpt.LAST)]
     if tc.average_last > 1:
         averaged = dist.broadcast_object(_average_last(ckpt_dir, tc.average_last) if dist.is_main() else None)
         if averaged is not None:
-            candidates.append(Candidate(averaged, lambda: ckpt.load_checkpoint(averaged)["model"]))
+            candidates.append(Candidate(averaged))
     if len(candidates) == 1:
         return candidates[0], {"checkpoint": candidates[0].path.name, "why": "the only candidate"}
     for candidate in candidates:
         if candidate.valid is None:
-            _load_weights(ctx, candidate.load)
+            _load_weights(ctx, candidate.path)
             candidate.valid = validation_score(validator.evaluate(), tc.best_metric)
     chosen = max(candidates, key=lambda c: c.valid)  # the first of equals: best.pt
     by = "BLEU" if tc.best_metric == "bleu" and tc.valid_bleu else "loss"
@@ -101,10 +98,11 @@ def _character_loops(ctx: EvalContext, split: str, hyps: list[str]) -> int:
     return len(character_loop_lines(src, hyps))
 
 
-def _load_weights(ctx: EvalContext, load: Callable[[], dict]) -> None:
-    """Rank 0 loads the weights (only it is sure to see the checkpoints) and sends them to the others."""
+def _load_weights(ctx: EvalContext, path: Path) -> None:
+    """Rank 0 loads the weights of checkpoint ``path`` (only it is sure to see the checkpoints) and
+    sends them to the others."""
     if dist.is_main():
-        ctx.model.load_state_dict(load())
+        ctx.model.load_state_dict(ckpt.load_checkpoint(path)["model"])
     dist.broadcast_tensors(ctx.model.state_dict().values())
 
 

@@ -59,12 +59,12 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.autocast = lambda: autocast(self.device, self.precision)
 
-        self.train_set = self.data.split("train")
         self.pad_to_multiple = self.tc.pad_to_multiple or (8 if self.device.type == "cuda" else 1)
         self.prefetch_batches = self.tc.prefetch_batches if self.tc.prefetch_batches >= 0 else \
             default_prefetch(self.device.type == "cuda", torch.get_num_threads())
         self.loader = build_loader(cfg, self.data, self.info, pad_to_multiple=self.pad_to_multiple,
                                    prefetch=self.prefetch_batches, pin_memory=self.device.type == "cuda")
+        self.train_set = self.loader.dataset
         # Backward runs on loss * backward_scale, a constant every rank knows before the update's token
         # count arrives; it keeps fp16 gradients near their final size. _optimizer_step rescales.
         self.backward_scale = 1.0 / (self.tc.update_freq * self.tc.max_tokens)

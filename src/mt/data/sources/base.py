@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mt.config import DataConfig
+from mt.utils.text import resolve_path
 
 SPLITS = ("train", "valid", "test")
 
@@ -56,13 +57,9 @@ class Source:
 
     def input_path(self, path: str) -> Path:
         """``path`` with ``~`` expanded, relative to ``work_dir`` when relative and a work_dir is set."""
-        p = Path(path).expanduser()
-        if not p.is_absolute() and self.work_dir is not None:
-            p = Path(self.work_dir) / p
-        return p
+        return resolve_path(path, self.work_dir or ".")
 
     def canonical_path(self, path: str) -> Path:
         """``path`` as an absolute path with symlinks resolved (relative to ``work_dir``, default the
         current directory): the spelling of a local input that the cache key uses."""
-        p = Path(path).expanduser()
-        return (p if p.is_absolute() else Path(self.work_dir or ".") / p).resolve()
+        return resolve_path(path, self.work_dir or ".").resolve()
