@@ -20,9 +20,10 @@ def test_waiter_returns_when_the_work_is_done_and_reports_progress(tmp_path, cap
             time.sleep(0.6)
             result.write_text("done")
 
-    worker = threading.Thread(target=work)
-    worker.start()
+    # The level is set before the worker starts: a message logged before it would be dropped.
     with caplog.at_level(logging.INFO, logger="mt"):
+        worker = threading.Thread(target=work)
+        worker.start()
         wait_for(result.exists, status, "tok", "preparing the data in X", poll_s=0.02, report_s=0.2)
     worker.join()
     assert "waiting for rank 0" in caplog.text and "preparing the data in X" in caplog.text
