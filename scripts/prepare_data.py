@@ -54,12 +54,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
     from mt.data.prepare import load_prepared, prepare_data
+    from mt.decode.synthetic import build_synthetic
     from mt.utils.cli import run_main
     from mt.utils.logging import setup_logging
 
     def run() -> None:
         setup_logging()
         cfg = compose_data_config(args.config_name, args.overrides)
+        build_synthetic(cfg.data, Path(os.getcwd()), progress=not args.no_progress)
         directory = prepare_data(cfg.data, cfg.tokenizer, Path(os.getcwd()), progress=not args.no_progress)
         if args.show_meta:
             print(json.dumps(load_prepared(directory).meta, indent=2))

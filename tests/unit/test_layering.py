@@ -14,7 +14,7 @@ LAYERS = {
     "mt.data": 1, "mt.checkpoint": 1,
     "mt.model": 2,
     "mt.decode": 3, "mt.eval": 3, "mt.train.loss": 3, "mt.train.optim": 3, "mt.train.schedule": 3, "mt.train.metrics": 3,
-    "mt.train.setup": 3, "mt.train.clock": 3, "mt.train.guards": 3, "mt.train.state": 3, "mt.train.validate": 4, "mt.train.final": 4,
+    "mt.train.setup": 3, "mt.train.init": 3, "mt.train.clock": 3, "mt.train.guards": 3, "mt.train.state": 3, "mt.train.validate": 4, "mt.train.final": 4,
     "mt.train.trainer": 4, "mt.export": 4,
     "mt.train.run": 5, "mt.train": 5,
 }

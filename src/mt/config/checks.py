@@ -16,6 +16,7 @@ from mt.config.schema import (
     ExportConfig,
     ModelConfig,
     OptimConfig,
+    SyntheticConfig,
     TokenizerConfig,
     TrainConfig,
     TrainerConfig,
@@ -28,7 +29,7 @@ _CHOICES = {
     "data.local_format": ("text", "tsv"),
     "data.normalize": (None, "NFC", "NFKC", "NFD", "NFKD"),
     "tokenizer.model_type": ("unigram", "bpe"),
-    "model.activation": ("relu", "gelu"),
+    "model.activation": ("relu", "gelu", "swish"),
     "optim.schedule": ("inverse_sqrt", "cosine"),
     "trainer.device": ("auto", "cpu", "cuda"),
     "trainer.precision": ("auto", "fp32", "bf16", "fp16"),
@@ -82,11 +83,18 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.data.source == "local" and not cfg.data.local_dir:
         raise ConfigError("data.source=local needs data.local_dir (a directory with the parallel files)")
     _validate_decode(cfg.decode)
+    _validate_decode(cfg.data.synthetic.decode, "data.synthetic.decode")
+    if cfg.data.synthetic.mode not in ("replace", "join"):
+        raise ConfigError(f"data.synthetic.mode={cfg.data.synthetic.mode!r} is not one of replace, join")
+    if cfg.data.synthetic.ratio is not None and not cfg.data.synthetic.ratio > 0:
+        raise ConfigError(f"data.synthetic.ratio={cfg.data.synthetic.ratio!r} must be positive, or null for all")
     _validate_bounds(cfg)
     if not 0.0 < cfg.tokenizer.character_coverage <= 1.0:
         raise ConfigError(f"tokenizer.character_coverage={cfg.tokenizer.character_coverage!r} must be in (0, 1]")
     if cfg.tokenizer.vocab_size > 65535 * 16:
         raise ConfigError(f"tokenizer.vocab_size={cfg.tokenizer.vocab_size} is implausibly large")
+    if cfg.trainer.init_from and not cfg.tokenizer.from_model:
+        cfg.tokenizer.from_model = cfg.trainer.init_from  # a model keeps the vocabulary it was trained with
     return cfg
 
 
@@ -136,7 +144,7 @@ def from_dict(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
 
 _DATACLASSES = {
     c.__name__: c
-    for c in (DataConfig, TokenizerConfig, ModelConfig, OptimConfig, TrainerConfig, DecodeConfig)
+    for c in (DataConfig, TokenizerConfig, ModelConfig, OptimConfig, TrainerConfig, DecodeConfig, SyntheticConfig)
 }
 
 
@@ -204,18 +212,21 @@ def evaluate_config(data: Mapping[str, Any]) -> EvaluateConfig:
     return cfg
 
 
-def _validate_decode(d: DecodeConfig) -> None:
+def _validate_decode(d: DecodeConfig, prefix: str = "decode") -> None:
     for key in ("precision", "device"):
         value, choices = getattr(d, key), _CHOICES[f"decode.{key}"]
         if value not in choices:
-            raise ConfigError(f"decode.{key}={value!r} is not one of {', '.join(choices)}")
+            raise ConfigError(f"{prefix}.{key}={value!r} is not one of {', '.join(choices)}")
     for key in ("beam_size", "max_tokens", "nbest"):
         if not getattr(d, key) > 0:
-            raise ConfigError(f"decode.{key}={getattr(d, key)!r} must be positive")
+            raise ConfigError(f"{prefix}.{key}={getattr(d, key)!r} must be positive")
     if d.no_repeat_ngram_size < 0:
-        raise ConfigError(f"decode.no_repeat_ngram_size={d.no_repeat_ngram_size} must be >= 0 (0 disables it)")
+        raise ConfigError(f"{prefix}.no_repeat_ngram_size={d.no_repeat_ngram_size} must be >= 0 (0 disables it)")
     if d.nbest > d.beam_size:
-        raise ConfigError(f"decode.nbest={d.nbest} exceeds decode.beam_size={d.beam_size}")
+        raise ConfigError(f"{prefix}.nbest={d.nbest} exceeds {prefix}.beam_size={d.beam_size}")
+    if d.sampling and (d.sampling_topk < 0 or not d.sampling_temperature > 0 or d.nbest > 1):
+        raise ConfigError(f"{prefix}.sampling: sampling_topk={d.sampling_topk} must be >= 0, sampling_temperature="
+                          f"{d.sampling_temperature} positive, and nbest={d.nbest} 1 (one sample per line)")
 
 
 def train_config(data: Mapping[str, Any]) -> TrainConfig:

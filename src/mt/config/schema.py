@@ -70,6 +70,12 @@ class DataConfig:
     num_workers: int = 0
     """Processes for encoding; 0 means one per CPU core."""
 
+    base_source: str = "local"
+    """For the sources that add translated text (``backtranslate``, ``distill``): the source of the
+    parallel text and of the valid and test splits (``local`` or ``hf``, read with its own keys)."""
+    synthetic: SyntheticConfig = field(default_factory=lambda: SyntheticConfig())
+    """The translated corpus of ``source=backtranslate`` or ``source=distill`` (see docs/extending.md)."""
+
 
 @dataclass
 class TokenizerConfig:
@@ -86,6 +92,12 @@ class TokenizerConfig:
     """Sentences sampled (per side) to train SentencePiece; keeps training to minutes on WMT."""
     byte_fallback: bool = True
     """Unknown characters become UTF-8 byte pieces instead of ``<unk>``."""
+    from_model: str | None = None
+    """Use an existing subword model instead of training one: a SentencePiece ``.model`` file, an mt
+    checkpoint (its tokenizer), or a transformers ``MarianMTModel`` directory (``source.spm``,
+    ``target.spm`` and ``vocab.json``). The other tokenizer settings are then unused. Set to
+    ``trainer.init_from`` when that is set and this is not: a model keeps the vocabulary it was
+    trained with."""
 
 
 @dataclass
@@ -109,11 +121,13 @@ class ModelConfig:
     activation_dropout: float = 0.0
     """Dropout after the feed-forward activation."""
     activation: str = "relu"
-    """``relu`` or ``gelu``."""
+    """``relu``, ``gelu`` or ``swish`` (OPUS-MT's)."""
     pre_norm: bool = False
     """Layer norm before each sublayer (more stable for deep/big models) instead of after."""
     tie_embeddings: bool = True
     """Share source, target and output embeddings (needs the joint vocabulary)."""
+    output_bias: bool = False
+    """A learned bias on the output logits (Marian's ``final_logits_bias``; OPUS-MT models have one)."""
     max_positions: int = 1024
     """Longest sequence the sinusoidal position table covers."""
 
@@ -219,6 +233,15 @@ class TrainerConfig:
     """Validate every N steps (and at the end)."""
     save_every: int = 1000
     """Write ``last.pt`` every N steps (and at the end, and on SIGTERM/SIGINT)."""
+    init_from: str | None = None
+    """Start from a trained model: an mt checkpoint (``.pt``) or a transformers ``MarianMTModel``
+    directory (``save_pretrained``'s layout, OPUS-MT models included). Weights only: the optimizer,
+    the schedule and the step count start afresh, and the data is prepared with the parent's
+    tokenizer (``tokenizer.from_model``). The model settings of shape (layers, widths, heads,
+    activation, norms, embeddings) must be the parent's; a run directory with a ``last.pt`` resumes
+    instead, exactly."""
+    validate_at_start: bool = False
+    """Validate once before the first update (with ``init_from``: the parent's score on this data)."""
     keep_last: int = 3
     """Keep this many step checkpoints besides ``last.pt``/``best.pt``; 0 keeps none."""
     valid_bleu: bool = True
@@ -273,10 +296,45 @@ class DecodeConfig:
     nbest: int = 1
     """Hypotheses returned per input; ``translate.py`` writes ``index<TAB>score<TAB>text`` lines when
     > 1."""
+    sampling: bool = False
+    """Sample one translation per line from the model instead of searching (back-translation:
+    Edunov et al. 2018); ``beam_size`` and ``nbest`` are then unused."""
+    sampling_topk: int = 0
+    """With ``sampling``: draw from the k most probable tokens only; 0 draws from all."""
+    sampling_temperature: float = 1.0
+    """With ``sampling``: divide the log-probabilities by this before drawing (below 1 sharpens)."""
     precision: str = "fp32"
     """``fp32``, ``bf16`` or ``fp16`` for inference (bf16 only pays on GPUs and AMX/AVX512-BF16 CPUs)."""
     device: str = "auto"
     """``auto`` (CUDA when available), ``cpu`` or ``cuda``."""
+
+
+@dataclass
+class SyntheticConfig:
+    """A corpus made by translating with trained models: back-translation of monolingual target-side
+    text by a reverse model, or the training source translated by a teacher (distillation). Built
+    once before data preparation, cached by the digests of the models, the input and the decoding
+    settings, and resumable after a crash."""
+
+    models: list[str] = field(default_factory=list)
+    """The translating model: an mt checkpoint, a Marian directory, or a CTranslate2 export directory
+    (``scripts/export.py format=ctranslate2``: the fastest on CPU); several checkpoints ensemble."""
+    mono: str | None = None
+    """``backtranslate``: monolingual text in the target language, one sentence per line."""
+    decode: DecodeConfig = field(default_factory=lambda: DecodeConfig())
+    """How the corpus is translated: beam search by default; ``decode.sampling=true`` samples."""
+    ratio: float | None = None
+    """``backtranslate``: at most this many synthetic pairs per parallel pair (the first ones of the
+    monolingual file); null keeps them all."""
+    tag: str | None = None
+    """A token put before every synthetic source sentence (tagged back-translation, Caswell et al.
+    2019), e.g. ``<BT>``; it becomes one piece of the vocabulary. null: untagged."""
+    mode: str = "replace"
+    """``distill``: ``replace`` the references by the teacher's translations, or ``join`` both."""
+    chunk_lines: int = 5000
+    """Lines translated between two saves of the partial output (a crash loses at most this many)."""
+    seed: int = 1
+    """Seed of ``decode.sampling`` (each chunk is drawn from ``seed`` and its first line: resumable)."""
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -32,8 +33,9 @@ from mt.data.dataset import TokenPairDataset
 from mt.data.errors import DataError
 from mt.data.sources import SOURCES, iter_pairs, source_for, split_size_hint
 from mt.data.text_files import read_text_pairs
-from mt.data.tokenizer import Tokenizer, train_tokenizer
+from mt.data.tokenizer import Tokenizer, existing_model_bytes, train_tokenizer
 from mt.utils.fingerprint import file_fingerprint, file_sha256
+from mt.utils.text import resolve_path
 
 logger = logging.getLogger(__name__)
 
@@ -100,14 +102,34 @@ def cache_key(data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path | N
     ``work_dir``, default the current directory): every spelling of one directory shares one cache.
     """
     data_cfg = source_for(data_cfg, work_dir).resolved_config()
-    other_sources = set().union(*(s.fields for name, s in SOURCES.items() if name != data_cfg.source))
+    active = {data_cfg.source, data_cfg.base_source} if SOURCES[data_cfg.source].wraps else {data_cfg.source}
+    other_sources = set().union(*(s.fields for name, s in SOURCES.items() if name not in active)) - \
+        set().union(*(SOURCES[name].fields for name in active))
     data = {
         k: v for k, v in dataclasses.asdict(data_cfg).items()
         if k not in _NEUTRAL_FIELDS and k not in other_sources
     }
-    payload = {"format": FORMAT_VERSION, "data": data, "tokenizer": dataclasses.asdict(tok_cfg)}
+    payload = {"format": FORMAT_VERSION, "data": data, "tokenizer": _tokenizer_key(tok_cfg, work_dir)}
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+def _tokenizer_key(tok_cfg: TokenizerConfig, work_dir: Path | None) -> dict:
+    """What of the tokenizer settings shapes the data: all of them, or only the content of the model
+    ``from_model`` names (its path may move; its other settings are then unused)."""
+    if not tok_cfg.from_model:
+        return dataclasses.asdict(tok_cfg)
+    return {"from_model_sha256": _model_digest(resolve_path(tok_cfg.from_model, work_dir or "."))}
+
+
+def _model_digest(path: Path) -> str:
+    stat = path.stat() if path.exists() else None
+    return _digest_of(path, stat and (stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _digest_of(path: Path, version: tuple[int, int] | None) -> str:  # a checkpoint is read once per version
+    return hashlib.sha256(existing_model_bytes(path)).hexdigest()
 
 
 def cache_root(data_cfg: DataConfig, work_dir: Path) -> Path:
@@ -195,8 +217,7 @@ def _build(
     scratch.mkdir()
     train_text = [scratch / f"train.{src}", scratch / f"train.{tgt}"]
     clean = _clean_train(data_cfg, work_dir, train_text, progress)
-    tokenizer = train_tokenizer(train_text, tok_cfg, tmp / Path(TOKENIZER_FILE).stem,
-                                num_threads=resolve_workers(data_cfg.num_workers))
+    tokenizer = _tokenizer(tmp, train_text, data_cfg, tok_cfg, work_dir)
     splits = {"train": _binarize_train(data_cfg, tmp, train_text, clean, progress)}
     shutil.rmtree(scratch)
     for split, paths in eval_text.items():
@@ -220,6 +241,24 @@ def _build(
         "tokenizer_config": dataclasses.asdict(tok_cfg),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _tokenizer(tmp: Path, train_text: list[Path], data_cfg: DataConfig, tok_cfg: TokenizerConfig,
+               work_dir: Path) -> Tokenizer:
+    """Train the SentencePiece model on the cleaned train text, or take ``tokenizer.from_model``'s."""
+    symbols = source_for(data_cfg, work_dir).user_symbols()
+    if not tok_cfg.from_model:
+        return train_tokenizer(train_text, tok_cfg, tmp / Path(TOKENIZER_FILE).stem, user_symbols=symbols,
+                               num_threads=resolve_workers(data_cfg.num_workers))
+    source = resolve_path(tok_cfg.from_model, work_dir)
+    (tmp / TOKENIZER_FILE).write_bytes(existing_model_bytes(source))
+    tokenizer = Tokenizer.from_file(tmp / TOKENIZER_FILE)
+    split = [s for s in symbols if len(tokenizer.encode(s)) != 1]
+    if split:
+        raise DataError(f"tokenizer.from_model={source} has no single piece for {', '.join(split)} (which this "
+                        f"data source adds to the text); train a tokenizer, or drop the tag")
+    logger.info("tokenizer: the %d-piece model of %s (tokenizer.from_model)", tokenizer.vocab_size, source)
+    return tokenizer
 
 
 def _clean_train(data_cfg: DataConfig, work_dir: Path, train_text: list[Path], progress: bool) -> CleanStats:

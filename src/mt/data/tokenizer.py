@@ -1,6 +1,9 @@
 """The joint SentencePiece subword model shared by source and target (and the tied embeddings).
 
-Special ids are fixed here, once, for the whole project: models, batching and decoding import them.
+Models trained here get their special ids from ``train_tokenizer`` (``PAD_ID`` ... ``EOS_ID``); a
+``Tokenizer`` reads them from the model it loads, so a vocabulary imported from elsewhere (a Marian
+model's, ``mt.data.marian_vocab``) keeps its own. Models, batching and decoding take them from the
+tokenizer as integers.
 """
 
 from __future__ import annotations
@@ -18,24 +21,25 @@ from mt.data.errors import DataError
 logger = logging.getLogger(__name__)
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
-SPECIAL_IDS = frozenset((PAD_ID, BOS_ID, EOS_ID))
-"""Ids that ``decode`` drops (``<unk>`` is kept: it stands for real, unknown text)."""
 
 
 class Tokenizer:
-    """A loaded SentencePiece model: text <-> subword ids, without BOS/EOS."""
+    """A loaded SentencePiece model: text <-> subword ids, without BOS/EOS.
+
+    ``bos_id`` is the id decoding starts from: the model's ``<s>``, or ``<pad>`` for a model without
+    one (Marian's convention). ``decode`` drops pad, bos and eos; ``<unk>`` stands for real text."""
 
     def __init__(self, processor: spm.SentencePieceProcessor, model_proto: bytes) -> None:
         self._sp = processor
         self._proto = model_proto
-        ids = (processor.pad_id(), processor.unk_id(), processor.bos_id(), processor.eos_id())
-        if ids != (PAD_ID, UNK_ID, BOS_ID, EOS_ID):
-            raise DataError(
-                f"SentencePiece model has special ids pad/unk/bos/eos={ids}, but this project needs "
-                f"{(PAD_ID, UNK_ID, BOS_ID, EOS_ID)}; retrain it with train_tokenizer"
-            )
+        pad, unk, bos, eos = processor.pad_id(), processor.unk_id(), processor.bos_id(), processor.eos_id()
+        if min(pad, unk, eos) < 0:
+            raise DataError(f"SentencePiece model has special ids pad/unk/eos={(pad, unk, eos)}; mt needs all "
+                            f"three (train one with train_tokenizer)")
         self.vocab_size: int = processor.get_piece_size()
-        self.pad_id, self.unk_id, self.bos_id, self.eos_id = PAD_ID, UNK_ID, BOS_ID, EOS_ID
+        self.pad_id, self.unk_id, self.eos_id = pad, unk, eos
+        self.bos_id = bos if bos >= 0 else pad
+        self.special_ids = frozenset((self.pad_id, self.bos_id, self.eos_id))
         self._threads = os.cpu_count() or 1
 
     @classmethod
@@ -70,11 +74,11 @@ class Tokenizer:
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ``ids``; pad/bos/eos are ignored (tensors and numpy arrays are accepted)."""
-        return self._sp.decode(_content_ids(ids))
+        return self._sp.decode(self._content_ids(ids))
 
     def decode_batch(self, ids_list: Iterable[Iterable[int]]) -> list[str]:
         """``decode`` for many sequences at once."""
-        return self._sp.decode([_content_ids(ids) for ids in ids_list], num_threads=self._threads)
+        return self._sp.decode([self._content_ids(ids) for ids in ids_list], num_threads=self._threads)
 
     def id_to_piece(self, token_id: int) -> str:
         """The subword string of one id (for debugging and sample logs)."""
@@ -82,6 +86,11 @@ class Tokenizer:
 
     def __len__(self) -> int:
         return self.vocab_size
+
+    def _content_ids(self, ids: Iterable[int]) -> list[int]:
+        if hasattr(ids, "tolist"):
+            ids = ids.tolist()
+        return [int(i) for i in ids if int(i) not in self.special_ids]
 
     def __getstate__(self) -> dict:
         # SentencePiece processors do not pickle; the serialized model does (for worker processes).
@@ -92,19 +101,17 @@ class Tokenizer:
         self.__dict__.update(other.__dict__)
 
 
-def _content_ids(ids: Iterable[int]) -> list[int]:
-    if hasattr(ids, "tolist"):
-        ids = ids.tolist()
-    return [int(i) for i in ids if int(i) not in SPECIAL_IDS]
 
 
 def train_tokenizer(
-    text_files: Sequence[Path], cfg: TokenizerConfig, model_prefix: Path, *, num_threads: int | None = None
+    text_files: Sequence[Path], cfg: TokenizerConfig, model_prefix: Path, *, num_threads: int | None = None,
+    user_symbols: Sequence[str] = (),
 ) -> Tokenizer:
     """Train one joint SentencePiece model on ``text_files`` (one sentence per line, both languages).
 
     Writes ``{model_prefix}.model`` and ``.vocab``. At most ``2 * cfg.input_sentence_size`` lines
     (the budget is per side) are sampled at random, so training time stays bounded on large corpora.
+    ``user_symbols`` (tags such as ``<BT>``) each become one piece.
     """
     files = [str(p) for p in text_files]
     for p in files:
@@ -128,6 +135,7 @@ def train_tokenizer(
         num_threads=num_threads or os.cpu_count() or 1,
         # Digits split into single pieces generalize better to unseen numbers.
         split_digits=True,
+        user_defined_symbols=list(user_symbols),
         minloglevel=2,
     )
     logger.info(
@@ -151,3 +159,26 @@ def train_tokenizer(
             ) from None
         raise DataError(f"SentencePiece training failed: {message}") from None
     return Tokenizer.from_file(f"{model_prefix}.model")
+
+
+def existing_model_bytes(path: str | os.PathLike) -> bytes:
+    """The serialized subword model ``tokenizer.from_model`` names: a SentencePiece ``.model`` file,
+    an mt checkpoint's tokenizer, or a Marian model directory's (``mt.data.marian_vocab``). Checked by
+    loading it; errors name the path."""
+    from mt.checkpoint import load_checkpoint, tensor_to_bytes
+    from mt.data.marian_vocab import is_marian_dir, marian_sentencepiece
+
+    path = Path(path)
+    if is_marian_dir(path):
+        data = marian_sentencepiece(path)
+    elif not path.is_file():
+        raise DataError(f"tokenizer.from_model: {path} is neither a file nor a Marian model directory")
+    elif path.suffix == ".pt":
+        state = load_checkpoint(path)
+        if "tokenizer" not in state:
+            raise DataError(f"tokenizer.from_model: checkpoint {path} holds no tokenizer")
+        data = tensor_to_bytes(state["tokenizer"]["model"])
+    else:
+        data = path.read_bytes()
+    Tokenizer.from_bytes(data)  # a clear error now rather than in a worker process
+    return data

@@ -167,9 +167,12 @@ def _translate(model: CT2Model, src_ids: list[list[int]], cfg: DecodeConfig,
     """One ``translate_batch`` call with at most ``max_len`` target tokens; every finished
     hypothesis of each sentence, ranked by mt's length-normalised score."""
     tok = model.tokenizer
+    beams = 1 if cfg.sampling else cfg.beam_size
+    sampling = dict(sampling_topk=cfg.sampling_topk, sampling_temperature=cfg.sampling_temperature) \
+        if cfg.sampling else {}  # CTranslate2's topk 0 is also the whole distribution
     results = model.translator.translate_batch(
-        [[model.pieces[i] for i in ids] for ids in src_ids],
-        beam_size=cfg.beam_size, num_hypotheses=cfg.beam_size, length_penalty=1.0,
+        [[model.pieces[i] for i in ids] for ids in src_ids], **sampling,
+        beam_size=beams, num_hypotheses=beams, length_penalty=1.0,
         max_decoding_length=max(max_len, 1), min_decoding_length=min(cfg.min_len, max(max_len, 1)),
         suppress_sequences=[[model.pieces[tok.pad_id]], [model.pieces[tok.bos_id]]],
         max_input_length=0, return_scores=True, no_repeat_ngram_size=cfg.no_repeat_ngram_size,

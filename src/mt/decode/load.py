@@ -2,22 +2,27 @@
 
 A checkpoint describes itself: besides the weights it holds the model config, the vocabulary's
 integers (``"vocab"``) and the SentencePiece model, so the model is rebuilt by ``mt.model.build_model``
-exactly as training built it, and the tokenizer comes from the same file.
+exactly as training built it, and the tokenizer comes from the same file. A transformers
+``MarianMTModel`` directory (OPUS-MT's models, mt's own Hugging Face exports) is read into the same
+entries (``read_model_state``), so everything that takes a checkpoint takes such a directory too.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mt.checkpoint import CheckpointError, load_checkpoint, tensor_to_bytes
+from mt.checkpoint import CheckpointError, bytes_to_tensor, load_checkpoint, tensor_to_bytes
 from mt.config import ConfigError, ModelConfig, from_dict
 from mt.data.errors import DataError
+from mt.data.marian_vocab import is_marian_dir, marian_sentencepiece
 from mt.data.tokenizer import Tokenizer
 from mt.model import VocabInfo, build_model
+from mt.model.marian import import_marian
 from mt.model.transformer import Transformer
 from mt.utils.device import resolve_device
 from mt.utils.errors import MTError
@@ -38,7 +43,7 @@ def load_for_inference(
     models: list[Transformer] = []
     first: tuple[Path, dict[str, Any]] | None = None
     for path in map(Path, paths):
-        state = load_checkpoint(path, map_location="cpu")
+        state = read_model_state(path)
         meta = _inference_meta(state, path)
         if first is None:
             first = (path, meta)
@@ -55,6 +60,26 @@ def load_for_inference(
     info = {"checkpoints": [str(p) for p in paths], "src_lang": meta["src_lang"],
             "tgt_lang": meta["tgt_lang"], "vocab": meta["vocab"], "step": meta["step"]}
     return models, tokenizer, info
+
+
+def read_model_state(path: str | Path) -> dict[str, Any]:
+    """An mt checkpoint (on the CPU), or a Marian model directory as the same entries: ``model``,
+    ``model_config``, ``vocab``, ``tokenizer``, ``src_lang``, ``tgt_lang``."""
+    path = Path(path)
+    if not is_marian_dir(path):
+        return load_checkpoint(path, map_location="cpu")
+    state = import_marian(path)
+    state["tokenizer"] = {"model": bytes_to_tensor(marian_sentencepiece(path)), "path": str(path)}
+    langs = {}
+    if (path / "tokenizer_config.json").is_file():
+        langs = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    state["src_lang"], state["tgt_lang"] = langs.get("source_lang") or "?", langs.get("target_lang") or "?"
+    return state
+
+
+def load_model(state: dict[str, Any], path: Path) -> Transformer:
+    """The model of a ``read_model_state`` dict, weights loaded, on the CPU in train mode."""
+    return _load_model(state, _inference_meta(state, path), path)
 
 
 def _inference_meta(state: dict[str, Any], path: Path) -> dict[str, Any]:

@@ -81,7 +81,8 @@ def build_spec(model: Transformer, tokenizer: Tokenizer) -> Any:
     ct2 = require("ctranslate2", "ct2", "format=ctranslate2")
     specs = ct2.specs
     cfg = model.cfg
-    activation = specs.Activation.RELU if cfg.activation == "relu" else specs.Activation.GELU
+    activation = {"relu": specs.Activation.RELU, "gelu": specs.Activation.GELU,
+                  "swish": specs.Activation.SWISH}[cfg.activation]
     spec = specs.TransformerSpec.from_config(
         (cfg.encoder_layers, cfg.decoder_layers), cfg.n_heads, pre_norm=cfg.pre_norm, activation=activation)
     positions = _np(sinusoidal_positions(cfg.max_positions, cfg.d_model))  # (P, D), mt's layout
@@ -94,6 +95,8 @@ def build_spec(model: Transformer, tokenizer: Tokenizer) -> Any:
     spec.encoder.embeddings[0].weight = embedding
     spec.decoder.embeddings.weight = _np(model.tgt_embed.weight)
     spec.decoder.projection.weight = _np(model.output_weight)
+    if model.output_bias is not None:
+        spec.decoder.projection.bias = _np(model.output_bias)
     if cfg.pre_norm:
         _set_norm(spec.encoder.layer_norm, model.encoder_norm)
         _set_norm(spec.decoder.layer_norm, model.decoder_norm)

@@ -22,8 +22,8 @@ vocabulary; what differs is mapped here:
   all); ``tie_word_embeddings`` says whether ``lm_head`` is the target embedding or a weight of its
   own. mt's ``model.tie_embeddings=true`` is one table for all three; ``false`` is three tables.
 * **Activation** is written out (Marian's default is not mt's); embeddings are scaled by
-  sqrt(d_model) (``scale_embedding``); the output layer has a zero ``final_logits_bias``; layer norms
-  use 1e-5, as both do.
+  sqrt(d_model) (``scale_embedding``); ``final_logits_bias`` is the model's output bias (zero without
+  ``model.output_bias``); layer norms use 1e-5, as both do.
 
 Pre-norm models have no Marian equivalent (Marian normalises after each sublayer) and are refused.
 """
@@ -122,7 +122,8 @@ def marian_state_dict(model: Transformer) -> dict[str, Tensor]:
         if shared:  # MarianModel has a ``shared`` table only when the config says so
             out["model.shared.weight"] = src
         out["lm_head.weight"] = p.reads(model.output_weight)
-        out["final_logits_bias"] = torch.zeros(1, model.vocab_size)
+        bias = model.output_bias
+        out["final_logits_bias"] = torch.zeros(1, model.vocab_size) if bias is None else bias[None, :]
     return {k: v.detach().to(torch.float32).cpu() for k, v in out.items()}
 
 

@@ -57,6 +57,10 @@ class KVCache:
             self.src_mask = self.src_mask.index_select(0, index)
 
 
+ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "swish": F.silu}
+"""``model.activation`` -> the feed-forward activation (swish, x * sigmoid(x), is OPUS-MT's)."""
+
+
 def sinusoidal_positions(max_positions: int, dim: int) -> Tensor:
     """The fixed sin/cos position table of Vaswani et al. (2017), section 3.5."""
     position = torch.arange(max_positions, dtype=torch.float32).unsqueeze(1)  # (P, 1)
@@ -141,7 +145,7 @@ class FeedForward(nn.Module):
                  dropout: type[nn.Dropout] = nn.Dropout):
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(d_model, ffn_dim), nn.Linear(ffn_dim, d_model)
-        self.activation = F.relu if activation == "relu" else F.gelu
+        self.activation = ACTIVATIONS[activation]
         self.activation_dropout = dropout(activation_dropout)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -227,6 +231,7 @@ class Transformer(nn.Module):
         self.encoder_norm = nn.LayerNorm(cfg.d_model) if cfg.pre_norm else nn.Identity()
         self.decoder_norm = nn.LayerNorm(cfg.d_model) if cfg.pre_norm else nn.Identity()
         self.output_proj = None if cfg.tie_embeddings else nn.Linear(cfg.d_model, vocab_size, bias=False)
+        self.output_bias = nn.Parameter(torch.zeros(vocab_size)) if cfg.output_bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -241,6 +246,8 @@ class Transformer(nn.Module):
             nn.init.zeros_(emb.weight[self.pad_id])
         if self.output_proj is not None:
             nn.init.normal_(self.output_proj.weight, mean=0.0, std=self.cfg.d_model ** -0.5)
+        if self.output_bias is not None:
+            nn.init.zeros_(self.output_bias)
 
     def set_dropout(self, p: float) -> None:
         """Set the residual and embedding dropout (``model.dropout``; attention and activation dropout
@@ -294,7 +301,7 @@ class Transformer(nn.Module):
 
     def project(self, hidden: Tensor) -> Tensor:
         """Output logits (..., V) from decoder states (..., D)."""
-        return F.linear(hidden, self.output_weight)
+        return F.linear(hidden, self.output_weight, self.output_bias)
 
     def forward(self, src_tokens: Tensor, tgt_in: Tensor, *, features_only: bool = False) -> Tensor:
         """Teacher-forced logits (B, T, V), or decoder states (B, T, D) with ``features_only`` (for a

@@ -50,12 +50,13 @@ def projected_label_smoothed_nll(
     weight: Tensor,  # (V, D) output projection (the tied embedding)
     target: Tensor,  # (B, T)
     *,
+    bias: Tensor | None = None,  # (V,) output bias (``model.output_bias``)
     epsilon: float,
     pad_id: int,
     rows: Tensor | None = None,  # (N,) positions of the non-pad tokens in target.view(-1)
     chunk_elements: int | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """``label_smoothed_nll(hidden @ weight.T, target)`` without materialising the logits.
+    """``label_smoothed_nll(hidden @ weight.T + bias, target)`` without materialising the logits.
 
     Same return values and the same gradients (to rounding) as the reference. ``rows`` are the real
     (non-pad) target positions, as ``collate`` gives them (``Batch.tgt_rows``); without them they are
@@ -74,9 +75,10 @@ def projected_label_smoothed_nll(
         rows = (target != pad_id).nonzero().squeeze(1)
     # Inside an autograd.Function's forward grad mode is always off and needs_input_grad ignores it,
     # so whether gradients are wanted is decided here.
-    need_grad = torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)
+    need_grad = torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad
+                                              or (bias is not None and bias.requires_grad))
     chunk_rows = max(1, chunk_elements // weight.size(0))
-    return _ProjectedLoss.apply(hidden.index_select(0, rows), weight, target.index_select(0, rows),
+    return _ProjectedLoss.apply(hidden.index_select(0, rows), weight, bias, target.index_select(0, rows),
                                 epsilon, chunk_rows, need_grad)
 
 
@@ -91,19 +93,23 @@ class _ProjectedLoss(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, hidden: Tensor, weight: Tensor, target: Tensor, epsilon: float, rows: int,
-                need_grad: bool):
+    def forward(ctx, hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor, epsilon: float,
+                rows: int, need_grad: bool):
         device = hidden.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else hidden.dtype
         h_all, w = hidden.to(dtype), weight.to(dtype)
         grad_h = torch.empty_like(h_all) if need_grad else None
         grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_grad else None
+        grad_b = torch.zeros(weight.size(0), dtype=torch.float32, device=weight.device) \
+            if need_grad and bias is not None else None
         nll = smooth = torch.zeros((), dtype=torch.float32, device=hidden.device)
         vocab = weight.size(0)
         with torch.autocast(device, enabled=False):
             for start in range(0, h_all.size(0), rows):
                 h, t = h_all[start:start + rows], target[start:start + rows, None]
                 z = (h @ w.t()).float()  # (n, V) logits of this chunk
+                if bias is not None:
+                    z += bias.float()
                 z_target, z_mean = z.gather(1, t), z.mean(dim=-1, keepdim=True)
                 z_max = z.amax(dim=-1, keepdim=True)
                 e = z.sub_(z_max).exp_()  # exp(z - max), in place: one exp per logit
@@ -114,24 +120,27 @@ class _ProjectedLoss(torch.autograd.Function):
                 if need_grad:  # e becomes dLoss/dz = softmax(z) - q, in place
                     e.mul_(total.reciprocal_()).sub_(epsilon / vocab)
                     e.scatter_add_(1, t, torch.full(t.shape, epsilon - 1.0, device=e.device))
+                    if grad_b is not None:
+                        grad_b += e.sum(dim=0)
                     g = e.to(dtype)
                     torch.mm(g, w, out=grad_h[start:start + rows])
                     if g.dtype == grad_w.dtype:
                         torch.addmm(grad_w, g.t(), h, out=grad_w)  # accumulate in place
                     else:
                         grad_w += (g.t() @ h).float()
-        ctx.save_for_backward(grad_h, grad_w)
-        ctx.input_dtypes = (hidden.dtype, weight.dtype)
+        ctx.save_for_backward(grad_h, grad_w, grad_b)
+        ctx.input_dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
         loss = (1.0 - epsilon) * nll + epsilon * smooth
         ctx.mark_non_differentiable(nll)
         return loss, nll
 
     @staticmethod
     def backward(ctx, grad_loss: Tensor, _grad_nll: Tensor):
-        grad_h, grad_w = ctx.saved_tensors
+        grad_h, grad_w, grad_b = ctx.saved_tensors
         dh = (grad_h * grad_loss).to(ctx.input_dtypes[0]) if ctx.needs_input_grad[0] else None
         dw = (grad_w * grad_loss).to(ctx.input_dtypes[1]) if ctx.needs_input_grad[1] else None
-        return dh, dw, None, None, None, None
+        db = (grad_b * grad_loss).to(ctx.input_dtypes[2]) if ctx.needs_input_grad[2] else None
+        return dh, dw, db, None, None, None, None
 
 
 def perplexity(nll_per_token: float) -> float:

@@ -13,6 +13,7 @@ from mt.data.batching import EpochBatchSampler, batch_by_tokens
 from mt.data.dataset import TokenPairDataset
 from mt.data.loader import BatchLoader
 from mt.data.prepare import PreparedData, cache_root, find_prepared, load_prepared, prepare_data, prepared_dir
+from mt.decode.synthetic import build_synthetic
 from mt.model import VocabInfo
 from mt.model import build_model as build_transformer
 from mt.model.transformer import Transformer
@@ -70,6 +71,7 @@ def load_data(cfg: TrainConfig, info: DistInfo) -> PreparedData:
     status = run_dir / PREPARE_STATUS
     if info.is_main:
         with Heartbeat(status, token) if info.distributed else contextlib.nullcontext():
+            build_synthetic(cfg.data, work_dir, progress=cfg.trainer.progress)  # data.source=backtranslate/distill
             directory = prepare_data(cfg.data, cfg.tokenizer, work_dir, progress=True)
     else:
         directory = prepared_dir(cfg.data, cfg.tokenizer, work_dir)

@@ -18,9 +18,11 @@ from mt.data.tokenizer import Tokenizer
 from mt.model import VocabInfo
 from mt.model.transformer import Transformer
 from mt.train.clock import BudgetDropout, TrainClock
+from mt.train.init import init_from
 from mt.utils import dist
 from mt.utils.errors import MTError
 from mt.utils.logging import get_logger
+from mt.utils.text import resolve_path
 
 log = get_logger(__name__)
 
@@ -120,6 +122,13 @@ class RunState:
         if keep_last > 0:
             ckpt.save_checkpoint(self.inference_state(), ckpt.step_path(self.ckpt_dir, self.progress.step))
             ckpt.prune_step_checkpoints(self.ckpt_dir, keep_last)
+
+    def start(self) -> None:
+        """Resume from ``last.pt`` if the run directory has one; else, with ``trainer.init_from``, load
+        the parent's weights (``mt.train.init``)."""
+        if not self.resume() and self.cfg.trainer.init_from:
+            init_from(self.model, self.cfg.model, VocabInfo.from_tokenizer(self.tokenizer),
+                      resolve_path(self.cfg.trainer.init_from, self.cfg.work_dir))
 
     def resume(self) -> bool:
         """Continue from ``last.pt`` if the run directory has one; True if it did."""

@@ -85,7 +85,7 @@ class Trainer:
         self.last_lr = 0.0
         self.stop: dict = {}
         self._stop_signal: int | None = None
-        self.run_state.resume()
+        self.run_state.start()  # resume from last.pt, or load trainer.init_from's weights
         log.info("model: %.1fM parameters; %d train pairs in %d batches/epoch/rank; precision %s on %s",
                  self.model.num_parameters() / 1e6, len(self.train_set), len(self.loader), self.precision,
                  self.device)
@@ -95,10 +95,6 @@ class Trainer:
     def step(self) -> int:
         """Optimizer updates applied."""
         return self.progress.step
-
-    @step.setter
-    def step(self, value: int) -> None:
-        self.progress.step = value
 
     @property
     def epoch(self) -> int:
@@ -127,6 +123,8 @@ class Trainer:
                    unit="step", dynamic_ncols=True, disable=not (self.tc.progress and self.info.is_main),
                    smoothing=0.1)
         self.clock.start()
+        if self.step == 0 and self.tc.validate_at_start:
+            self.validate()
         batches = self.batch_stream()
         # Log lines print above the progress bar instead of through it.
         with logging_redirect_tqdm(loggers=[logging.getLogger("mt")]), stop_requests(self.request_stop):
@@ -216,7 +214,7 @@ class Trainer:
         # gradient of the summed loss over the update's total target tokens.
         grad_factor = self.info.world_size / (self.backward_scale * total_tokens)
         grad_norm, applied = self._optimizer_step(lr, grad_factor)
-        self.step += int(applied)  # a skipped update advances neither the step nor the LR schedule
+        self.progress.step += int(applied)  # a skipped update advances neither the step nor the LR schedule
         self.bad_steps.check(applied, self.step)
         return {"applied": applied, "lr": lr, "tokens": total_tokens, "sentences": total_sents,
                 "loss_sum": loss_sum, "nll_sum": nll_sum, "grad_norm": grad_norm}
@@ -230,6 +228,7 @@ class Trainer:
                 hidden = self.train_model(batch.src_tokens, batch.tgt_in, features_only=True)  # (B, T, D)
                 loss, nll = projected_label_smoothed_nll(
                     hidden, self.model.output_weight, batch.tgt_out, rows=batch.tgt_rows,
+                    bias=self.model.output_bias,
                     epsilon=self.cfg.optim.label_smoothing, pad_id=self.tokenizer.pad_id)
             self.scaler.scale(loss * self.backward_scale).backward()
         return loss.detach(), nll

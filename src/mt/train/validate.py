@@ -70,6 +70,7 @@ class Validator:
             with ctx.autocast():
                 hidden = ctx.model(batch.src_tokens, batch.tgt_in, features_only=True)
                 loss, nll = projected_label_smoothed_nll(hidden, ctx.model.output_weight, batch.tgt_out,
+                                                         bias=ctx.model.output_bias,
                                                          rows=batch.tgt_rows, pad_id=tok.pad_id,
                                                          epsilon=ctx.cfg.optim.label_smoothing)
             sums += torch.stack([loss, nll])

@@ -9,6 +9,7 @@ naming them; train.py asks it first, before any work).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,15 +19,18 @@ from mt.data.sources.base import SPLITS, Source
 from mt.data.sources.demo import DemoSource
 from mt.data.sources.hf import HFSource
 from mt.data.sources.local import LocalSource
+from mt.data.sources.synthetic import BacktranslateSource, DistillSource, SyntheticSource
 
 SOURCES: dict[str, type[Source]] = {
     "demo": DemoSource,
     "hf": HFSource,
     "local": LocalSource,
+    "backtranslate": BacktranslateSource,
+    "distill": DistillSource,
 }
 """``data.source`` value -> its source class; the keys are the values ``data.source`` accepts."""
 
-__all__ = ["SOURCES", "SPLITS", "Source", "iter_pairs", "source_for", "split_size_hint"]
+__all__ = ["SOURCES", "SPLITS", "Source", "SyntheticSource", "iter_pairs", "source_for", "split_size_hint"]
 
 
 def source_for(cfg: DataConfig, work_dir: Path | None = None) -> Source:
@@ -35,7 +39,13 @@ def source_for(cfg: DataConfig, work_dir: Path | None = None) -> Source:
     cls = SOURCES.get(cfg.source)
     if cls is None:
         raise DataError(f"data.source={cfg.source!r} is not one of {', '.join(SOURCES)}")
-    return cls(cfg, work_dir)
+    source = cls(cfg, work_dir)
+    if source.wraps:  # a source that adds to another: data.base_source names that one
+        if SOURCES.get(cfg.base_source, SyntheticSource).wraps:
+            plain = ", ".join(name for name, c in SOURCES.items() if not c.wraps)
+            raise DataError(f"data.base_source={cfg.base_source!r} is not one of {plain}")
+        source.wrap(source_for(dataclasses.replace(cfg, source=cfg.base_source), work_dir))
+    return source
 
 
 def iter_pairs(cfg: DataConfig, split: str, work_dir: Path | None = None) -> Iterator[tuple[str, str]]:

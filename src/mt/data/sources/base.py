@@ -27,6 +27,9 @@ class Source:
     """The ``DataConfig`` fields only this source reads. When another source is configured they do
     not shape the prepared data, so they stay out of its cache key."""
 
+    wraps: ClassVar[bool] = False
+    """True for a source that adds to another (``data.base_source``), handed to it by ``wrap``."""
+
     def __init__(self, cfg: DataConfig, work_dir: Path | None = None) -> None:
         self.cfg = cfg
         self.work_dir = work_dir
@@ -47,6 +50,14 @@ class Source:
     def input_files(self, split: str) -> list[Path]:
         """The local files holding ``split``. The prepared directory records their size, time and
         digest, and warns when they change: an edit in place changes no setting."""
+        return []
+
+    def wrap(self, base: Source) -> None:
+        """Take the source this one adds to (sources with ``wraps`` only)."""
+        raise NotImplementedError
+
+    def user_symbols(self) -> list[str]:
+        """Strings the tokenizer must keep as single pieces (tags this source adds to the text)."""
         return []
 
     @staticmethod

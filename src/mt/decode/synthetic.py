@@ -1,0 +1,148 @@
+"""Building the translated corpus of ``data.source=backtranslate`` / ``distill`` (``data.synthetic``).
+
+``build_synthetic`` runs the source's ``SyntheticJob`` before the data is prepared: it checks the
+input (no empty lines; for back-translation, text in the target language), checks that the models
+translate the right direction and that their vocabulary covers the text, and translates the input
+file in resumable chunks (``mt.decode.chunks``) with a progress bar. A CTranslate2 export directory
+among ``synthetic.models`` is translated by CTranslate2 (int8 on CPU: several times mt's PyTorch
+decoder there); checkpoints and Marian directories by mt's decoder on ``decode.device``, several
+checkpoints as an ensemble. A finished corpus is reused by every later run with the same digests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from itertools import islice
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from mt.config import DataConfig
+from mt.data.errors import DataError
+from mt.data.sources import source_for
+from mt.data.sources.synthetic import BacktranslateSource, DistillSource, SyntheticJob, SyntheticSource
+from mt.data.text_files import read_lines
+from mt.data.tokenizer import Tokenizer
+from mt.decode.chunks import translate_resumable
+from mt.decode.load import load_for_inference
+from mt.decode.run import translate_nbest
+from mt.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+MAX_UNK_RATE = 0.01
+"""A model whose tokenizer turns more than this share of the input's pieces into ``<unk>`` was
+trained on other text (another script, another pair): refused."""
+_SAMPLE_LINES = 2000
+
+
+def build_synthetic(data_cfg: DataConfig, work_dir: Path, *, progress: bool = True) -> Path | None:
+    """Translate what ``data.source`` needs, unless it is already built; returns the translations'
+    path, or None for a source that translates nothing."""
+    source = source_for(data_cfg, work_dir)
+    if not isinstance(source, SyntheticSource):
+        return None
+    job = source.job()
+    if job.done():
+        log.info("reusing the translated corpus %s", job.output)
+        return job.output
+    job.directory.mkdir(parents=True, exist_ok=True)
+    if isinstance(source, DistillSource) and not job.input.is_file():
+        tmp = job.input.with_name(f".{job.input.name}.tmp-{os.getpid()}")
+        lines = source.write_input(tmp)
+        os.replace(tmp, job.input)
+        log.info("distillation: %d training sources written to %s", lines, job.input)
+    check_input(job.input)
+    if isinstance(source, BacktranslateSource):
+        check_language(job.input, source)
+    translate = _translator(job, data_cfg.synthetic)
+    settings = {"models": [str(m) for m in job.models], "decode": dataclasses.asdict(data_cfg.synthetic.decode),
+                "seed": data_cfg.synthetic.seed}
+    log.info("%s: translating %s (%s -> %s) with %s", source.kind, job.input, job.src_lang, job.tgt_lang,
+             ", ".join(map(str, job.models)))
+    lines = translate_resumable(job.input, job.output, translate, settings,
+                                chunk_lines=data_cfg.synthetic.chunk_lines, progress=progress)
+    log.info("%s: %d lines translated into %s", source.kind, lines, job.output)
+    return job.output
+
+
+def check_input(path: Path) -> None:
+    """Empty lines (nothing to translate, or an empty target) are an error naming the first few."""
+    empty = [n for n, line in enumerate(read_lines(path), start=1) if not line.strip()]
+    if empty:
+        shown = ", ".join(map(str, empty[:5])) + (" ..." if len(empty) > 5 else "")
+        raise DataError(f"{path}: {len(empty)} empty line(s) (line {shown}); remove them first, "
+                        f"e.g. grep -v '^[[:space:]]*$'")
+
+
+def _trigrams(lines: Iterable[str]) -> Counter:
+    counts: Counter = Counter()
+    for line in lines:
+        text = f" {line.lower()} "
+        counts.update(text[i:i + 3] for i in range(len(text) - 2))
+    return counts
+
+
+def _cosine(a: Counter, b: Counter) -> float:
+    dot = sum(v * b[k] for k, v in a.items() if k in b)
+    norm = math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values()))
+    return dot / norm if norm else 0.0
+
+
+def check_language(mono: Path, source: BacktranslateSource) -> None:
+    """Back-translation needs target-language text: the monolingual file's character trigrams must be
+    closer to the parallel data's target side than to its source side."""
+    pairs = list(islice(source.base.pairs("train"), _SAMPLE_LINES))
+    src, tgt = _trigrams(s for s, _ in pairs), _trigrams(t for _, t in pairs)
+    text = _trigrams(islice(read_lines(mono), _SAMPLE_LINES))
+    to_src, to_tgt = _cosine(text, src), _cosine(text, tgt)
+    if to_src > to_tgt:
+        cfg = source.cfg
+        raise DataError(f"data.synthetic.mono={mono} reads like the source language {cfg.src_lang!r} (trigram "
+                        f"similarity {to_src:.2f}) more than the target {cfg.tgt_lang!r} ({to_tgt:.2f}); "
+                        f"back-translation needs {cfg.tgt_lang} text")
+
+
+def check_models(job: SyntheticJob, pair: tuple[str, str], tokenizer: Tokenizer) -> None:
+    """The models translate the job's direction, and their vocabulary covers its input."""
+    if "?" not in pair and pair != (job.src_lang, job.tgt_lang):
+        raise DataError(f"data.synthetic.models translate {pair[0]}->{pair[1]}, but this job needs "
+                        f"{job.src_lang}->{job.tgt_lang} ({job.models[0]})")
+    ids = [i for line in islice(read_lines(job.input), _SAMPLE_LINES) for i in tokenizer.encode(line)]
+    rate = sum(i == tokenizer.unk_id for i in ids) / max(1, len(ids))
+    if rate > MAX_UNK_RATE:
+        raise DataError(f"data.synthetic.models: {rate:.1%} of the input's pieces are <unk> to "
+                        f"{job.models[0]}'s tokenizer: its vocabulary does not match this data")
+
+
+Translate = Callable[[Sequence[str], int, "bool | tqdm"], list[str]]
+
+
+def _translator(job: SyntheticJob, syn) -> Translate:
+    """``(lines, first line index, progress) -> translations`` with the job's models."""
+    exported = [m for m in job.models if (m / "model.bin").is_file()]
+    if exported:
+        from mt.decode.ct2 import load_ct2, translate_nbest_ct2
+
+        if len(job.models) > 1:
+            raise DataError("data.synthetic.models: a CTranslate2 export translates alone (no ensembles)")
+        engine = load_ct2(exported[0], syn.decode.device, threads=torch.get_num_threads())
+        tokenizer, pair = engine.tokenizer, (engine.info["src_lang"], engine.info["tgt_lang"])
+        nbest = functools.partial(translate_nbest_ct2, engine, decode_cfg=syn.decode)
+    else:
+        models, tokenizer, info = load_for_inference(job.models, syn.decode.device)
+        pair = (info["src_lang"], info["tgt_lang"])
+        nbest = functools.partial(translate_nbest, models, tokenizer, decode_cfg=syn.decode)
+    check_models(job, pair, tokenizer)
+
+    def translate(lines: Sequence[str], start: int, progress: bool | tqdm) -> list[str]:
+        if syn.decode.sampling:
+            torch.manual_seed(syn.seed + start)  # the same draws when a chunk is translated again
+        return [hyps[0].text for hyps in nbest(lines=list(lines), progress=progress)]
+    return translate
