@@ -307,10 +307,28 @@ def test_pad_and_bos_are_never_generated_unk_is():
 
 
 def test_the_registry_keeps_todays_rule():
-    assert set(SEARCH) == {"greedy", "beam"}
+    assert set(SEARCH) == {"greedy", "beam", "sample"}
     assert search_for(DecodeConfig(beam_size=1)) is SEARCH["greedy"]
     assert search_for(DecodeConfig(beam_size=4)) is SEARCH["beam"]
+    assert search_for(DecodeConfig(beam_size=4, sampling=True)) is SEARCH["sample"]
     assert SEARCH["greedy"].limit_independent and not SEARCH["beam"].limit_independent
+    assert SEARCH["sample"].limit_independent
+
+
+def test_sampling_from_the_top_one_is_greedy_and_a_seed_repeats_a_draw():
+    model = random_model(4)
+    src = random_source(4, [6, 9, 2, 4])
+    ids = dict(bos_id=2, eos_id=3, pad_id=0)
+    greedy = SEARCH["greedy"]([model], src, DecodeConfig(beam_size=1), **ids)
+    top1 = SEARCH["sample"]([model], src, DecodeConfig(sampling=True, sampling_topk=1), **ids)
+    assert [h[0].tokens for h in top1] == [h[0].tokens for h in greedy]
+    hot = DecodeConfig(sampling=True, sampling_temperature=5.0, max_len_a=0, max_len_b=12)
+    draws = []
+    for seed in (0, 0, 1):
+        torch.manual_seed(seed)
+        draws.append([h[0].tokens for h in SEARCH["sample"]([model], src, hot, **ids)])
+    assert draws[0] == draws[1] and draws[0] != draws[2]
+    assert draws[0] != [h[0].tokens for h in greedy]
 
 
 @pytest.mark.parametrize("beam_size", [1, 3])
