@@ -102,6 +102,43 @@ def test_greedy_is_identical_in_mt_ctranslate2_and_transformers(mt_model, ct2_di
     assert marian_translate(load_marian(hf_dir), src) == reference
 
 
+def test_the_hugging_face_export_imports_back_to_identical_outputs(mt_model, hf_dir, test_set, tmp_path):
+    """``read_model_state`` reads a Marian directory as a checkpoint: mt's own export comes back with
+    the same tokens (greedy and beam), and translate.py takes the directory as its checkpoint."""
+    src, _ = test_set
+    imported = load_for_inference([hf_dir], "cpu")
+    assert imported[1].to_bytes() != b"" and imported[2]["vocab"] == mt_model[2]["vocab"]
+    for beam in (1, 4):
+        assert [t.tokens for t in _mt(imported, src, beam)] == [t.tokens for t in _mt(mt_model, src, beam)]
+    (tmp_path / "in.txt").write_text("\n".join(src[:5]) + "\n", encoding="utf-8")
+    out = run_cli(["translate.py", f"checkpoint={hf_dir}", f"input={tmp_path / 'in.txt'}",
+                   f"output={tmp_path / 'out.txt'}", "progress=false", "decode.beam_size=1"], cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "out.txt").read_text(encoding="utf-8").splitlines() == [t.text for t in _mt(mt_model, src[:5], 1)]
+
+
+def test_init_from_starts_at_the_parents_score_and_resuming_wins(run_dir, tiny_cache, tmp_path):
+    """A child of the trained model, prepared with its tokenizer, validates at step 0 at the parent's
+    valid loss; run again in its directory, it resumes from its own last.pt instead."""
+    parent = json.loads((run_dir / "results.json").read_text())
+    child = tmp_path / "child"
+    args = ["train.py", *TINY, f"data.cache_dir={tiny_cache}", f"hydra.run.dir={child}", "trainer.max_steps=20",
+            f"trainer.init_from={run_dir / 'checkpoints' / 'best.pt'}", "trainer.validate_at_start=true",
+            "optim.lr=1e-4", "trainer.valid_every=20", "trainer.save_every=20"]
+    out = run_cli(args, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = (child / "train.log").read_text()
+    assert "initialised from" in log and "tokenizer.from_model" in log
+    step0 = float(next(line for line in log.splitlines() if "valid step 0 " in line).split("| loss ")[1].split()[0])
+    assert step0 == pytest.approx(-parent["best_valid"], abs=2e-3)  # best_valid holds -loss (higher is better)
+    again = run_cli([*args[:-3], "trainer.max_steps=30", "trainer.valid_every=20", "trainer.save_every=20"], cwd=ROOT)
+    assert again.returncode == 0, again.stderr[-3000:]
+    log = (child / "train.log").read_text()
+    assert "resumed from" in log and log.count("initialised from") == 1
+    wrong = run_cli([*args, "model.d_model=32", f"hydra.run.dir={tmp_path / 'wrong'}"], cwd=ROOT)
+    assert wrong.returncode != 0 and "model.d_model=32 (parent: 64)" in wrong.stderr
+
+
 def test_beam_outputs_score_within_0_3_bleu(mt_model, ct2_dir, hf_dir, test_set):
     src, ref = test_set
     models, tokenizer, _ = mt_model

@@ -118,8 +118,11 @@ def _load_model(state: dict[str, Any], meta: dict[str, Any], path: Path) -> Tran
                               f"size, pad_id, unk_id, bos_id and eos_id") from None
     model = build_model(cfg, vocab)
     try:
-        model.load_state_dict(state["model"])
+        missing, unexpected = model.load_state_dict(state["model"], strict=False)
     except RuntimeError as e:
-        first_line = str(e).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: the weights do not match its model_config ({first_line[:200]})") from None
+        detail = " ".join(str(e).split())
+        raise CheckpointError(f"{path}: the weights do not match its model_config ({detail[:300]})") from None
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: the weights do not match its model_config (missing {missing[:4]}, "
+                              f"unexpected {unexpected[:4]})")
     return model

@@ -137,7 +137,7 @@ def mt_state_dict(weights: dict[str, Tensor], cfg: dict[str, Any], where: Path) 
         norm(f"{dst}.cross_block.norm", f"{src}.encoder_attn_layer_norm")
         ffn(dst, src, "ffn_block")
     source = _first(weights, ("model.shared.weight", "model.encoder.embed_tokens.weight"), where)
-    out["src_embed.weight"] = source.float()[:, inv]
+    out["src_embed.weight"] = out["tgt_embed.weight"] = source.float()[:, inv]  # one table when tied
     if not cfg["tie_embeddings"]:
         out["tgt_embed.weight"] = get("model.decoder.embed_tokens.weight")[:, inv]
         out["output_proj.weight"] = reads("lm_head.weight")
