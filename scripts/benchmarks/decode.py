@@ -16,7 +16,8 @@ length of its reference, and the work per sentence is what a trained model would
 measures the search and the model, not how soon a given model learns to stop.
 
 ``--backend ctranslate2|transformers`` times an export of ``--checkpoint`` against mt's decoder in the
-same run (benchmarks/decode_export.py).
+same run (benchmarks/decode_export.py); with ``--baseline TEACHER.pt`` mt's decoder runs the teacher, so
+a distilled student's export is timed against its teacher.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CTranslate2 weight type of the export (--backend ctranslate2)")
     parser.add_argument("--ct2-intra-threads", type=int, default=1, help="--backend ctranslate2: threads per "
                         "batch; --threads // this many batches run at once (translate.py ct2_intra_threads)")
+    parser.add_argument("--baseline", help="--backend ctranslate2|transformers: time mt's decoder on this "
+                        "checkpoint instead of --checkpoint (a teacher against its distilled student's export)")
     parser.add_argument("overrides", nargs="*", help="--synthetic: extra Hydra overrides (e.g. model.d_model=64)")
 
 
@@ -150,7 +153,12 @@ def run(args: argparse.Namespace) -> dict:
             raise BenchmarkError("--backend needs --checkpoint and runs on the CPU (--device cpu)")
         from benchmarks.decode_export import compare, mt_decoder
 
-        return compare(args, mt_decoder(models, tokenizer, cfg), cfg, src, ref)
+        if args.baseline:
+            from mt.decode.load import load_for_inference
+
+            models, tokenizer, _ = load_for_inference([args.baseline], device)
+        result = compare(args, mt_decoder(models, tokenizer, cfg), cfg, src, ref)
+        return {**result, "mt_checkpoint": args.baseline or args.checkpoint, "export_of": args.checkpoint}
     _decode(models, tokenizer, src[: args.warmup_sentences], cfg)  # warm-up: allocator, kernels
     runs = [_decode(models, tokenizer, src, cfg) for _ in range(args.repeats)]
     hyps = [sent[0] for sent in runs[0][0]]

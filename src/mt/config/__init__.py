@@ -23,6 +23,7 @@ from mt.config.schema import (
     ExportConfig,
     ModelConfig,
     OptimConfig,
+    SyntheticConfig,
     TokenizerConfig,
     TrainConfig,
     TrainerConfig,
@@ -31,6 +32,6 @@ from mt.config.schema import (
 
 __all__ = [
     "_CHOICES", "ConfigError", "DataConfig", "DecodeConfig", "EvaluateConfig", "ExportConfig", "ModelConfig",
-    "OptimConfig", "TokenizerConfig", "TrainConfig", "TrainerConfig", "TranslateConfig", "evaluate_config",
+    "OptimConfig", "SyntheticConfig", "TokenizerConfig", "TrainConfig", "TrainerConfig", "TranslateConfig", "evaluate_config",
     "export_config", "from_dict", "to_dict", "train_config", "translate_config", "validate",
 ]
