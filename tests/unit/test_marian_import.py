@@ -128,3 +128,20 @@ def test_what_mt_cannot_represent_is_refused(opus_dir, tmp_path):
     (broken / "config.json").write_text(json.dumps({**config, "scale_embedding": False}))
     with pytest.raises(MarianImportError, match="scale_embedding"):
         read_model_state(broken)
+
+
+def test_the_import_script_prints_the_overrides_and_writes_a_checkpoint(opus_dir, tmp_path, capsys):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from import_marian import main
+
+    main([str(opus_dir), "--output", str(tmp_path / "opus.pt")])
+    printed = capsys.readouterr().out
+    assert "model.d_model=32" in printed and "model.activation=swish" in printed and "model.output_bias=true" in printed
+    from mt.decode.load import load_for_inference
+
+    lines = _lines()[:30]
+    decoded = [translate_nbest(m, t, lines, DecodeConfig(beam_size=2)) for m, t, _ in
+               (load_for_inference([p], "cpu") for p in (opus_dir, tmp_path / "opus.pt"))]
+    assert [h[0].tokens for h in decoded[0]] == [h[0].tokens for h in decoded[1]]
