@@ -9,6 +9,7 @@ import pytest
 from mt.data.clean import normalize_text
 from mt.data.prepare import keep_references, load_prepared, prepare_data
 from mt.eval.metrics import paper_tokenize, score_corpus, tokenized_bleu
+from tests.conftest import ROOT
 from tests.unit.test_prepare import configs, random_pairs, write_split
 
 # References that NFKC and whitespace collapsing change: a ligature, a circled digit, full-width
@@ -81,3 +82,28 @@ def test_references_keep_everything_but_line_breaks(tmp_path):
     pairs = [("a", "  zwei  Leerzeichen "), ("b", "eine\nZeile"), ("c", "x\r\ny")]
     assert list(keep_references(iter(pairs), tmp_path / "ref.txt")) == pairs
     assert (tmp_path / "ref.txt").read_bytes().decode() == "  zwei  Leerzeichen \neine Zeile\nx y\n"
+
+
+ZH_REFS = ["一个男人在公园里骑自行车。", "两只狗在雪地里玩耍。", "女孩在读一本关于猫的书。", "人们沿着街道走。"]
+ZH_HYPS = ["一个男人在公园骑车。", "两只狗在雪里玩。", "那个女孩在看一本书。", "人们在街上走路。"]
+
+
+def test_a_chinese_target_is_scored_as_the_sacrebleu_command_line_scores_it(tmp_path):
+    """evaluate.py hyp=... langpair=en-zh against ``sacrebleu REF -i HYP -l en-zh``: the same scores
+    and signatures (BLEU tokenized with sacreBLEU's zh tokenizer; 13a would see one word per line)."""
+    hyp, ref = tmp_path / "hyp.zh", tmp_path / "ref.zh"
+    hyp.write_text("\n".join(ZH_HYPS) + "\n", encoding="utf-8")
+    ref.write_text("\n".join(ZH_REFS) + "\n", encoding="utf-8")
+    cli = subprocess.run([sys.executable, "-m", "sacrebleu", str(ref), "-i", str(hyp), "-l", "en-zh", "-m", "bleu",
+                          "chrf", "ter", "-w", "4", "--format", "json"], capture_output=True, text=True, check=True)
+    expected = {entry["name"]: entry for entry in json.loads(cli.stdout)}
+    out = subprocess.run([sys.executable, "evaluate.py", f"hyp={hyp}", f"ref={ref}", "langpair=en-zh"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for name, label in (("BLEU", "BLEU"), ("chrF2", "chrF"), ("TER", "TER ")):
+        line = next(x for x in out.stdout.splitlines() if x.startswith(f"{label} = "))
+        score, signature = line.split("=", 1)[1].split()
+        assert float(score) == pytest.approx(expected[name]["score"], abs=0.006), name
+        assert signature == expected[name]["signature"], name
+    assert "tok:zh" in expected["BLEU"]["signature"]
+    assert score_corpus(ZH_HYPS, ZH_REFS, "zh")["bleu"] != score_corpus(ZH_HYPS, ZH_REFS)["bleu"]

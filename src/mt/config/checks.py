@@ -22,6 +22,7 @@ from mt.config.schema import (
     TrainerConfig,
     TranslateConfig,
 )
+from mt.utils.languages import language
 
 # data.source and export's format are checked against their registries (mt.data.sources.SOURCES,
 # mt.export.run.FORMATS) where those are read, before any work: the keys are the one list.
@@ -89,6 +90,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.data.synthetic.ratio is not None and not cfg.data.synthetic.ratio > 0:
         raise ConfigError(f"data.synthetic.ratio={cfg.data.synthetic.ratio!r} must be positive, or null for all")
     _validate_bounds(cfg)
+    if cfg.tokenizer.character_coverage is None:  # from the languages (mt.utils.languages)
+        cfg.tokenizer.character_coverage = min(language(cfg.data.src_lang).character_coverage,
+                                               language(cfg.data.tgt_lang).character_coverage)
     if not 0.0 < cfg.tokenizer.character_coverage <= 1.0:
         raise ConfigError(f"tokenizer.character_coverage={cfg.tokenizer.character_coverage!r} must be in (0, 1]")
     if cfg.tokenizer.vocab_size > 65535 * 16:
@@ -202,9 +206,15 @@ def export_config(data: Mapping[str, Any]) -> ExportConfig:
 def evaluate_config(data: Mapping[str, Any]) -> EvaluateConfig:
     """Typed, validated EvaluateConfig from a resolved plain mapping."""
     data = dict(data)
-    data["checkpoint"] = _checkpoint_list(data.get("checkpoint"))
+    if data.get("hyp") is None or data.get("checkpoint"):
+        data["checkpoint"] = _checkpoint_list(data.get("checkpoint"))
     cfg = from_dict(EvaluateConfig, data)
     _validate_decode(cfg.decode)
+    if cfg.hyp is not None:
+        if cfg.ref is None or cfg.checkpoint or cfg.testset:
+            raise ConfigError("hyp=FILE scores existing translations: it needs ref=FILE (and langpair=SRC-TGT "
+                              "for the target language), and no checkpoint or testset")
+        return cfg
     if cfg.testset is None and (cfg.src is None or cfg.ref is None):
         raise ConfigError("evaluate needs src=FILE and ref=FILE, or testset=NAME langpair=SRC-TGT")
     if cfg.testset is not None and cfg.langpair is None:

@@ -56,11 +56,13 @@ class DataConfig:
     normalize: str | None = "NFKC"
     """Unicode normalization form applied to every split, or null for none."""
     max_words: int = 250
-    """Train pairs with more whitespace-separated words than this on either side are dropped."""
+    """Train pairs with more words than this on either side are dropped (characters for a language
+    written without spaces, such as zh or ja: ``mt.utils.languages``)."""
     max_tokens_per_sentence: int = 256
     """Train pairs longer than this (subword tokens, with EOS) on either side are dropped at binarization."""
     max_length_ratio: float = 3.0
-    """Train pairs whose word-length ratio exceeds this are dropped (pairs of at most 3 words are exempt)."""
+    """Train pairs whose length ratio exceeds this are dropped (pairs of at most 3 words are exempt);
+    lengths in words, or in characters for a language written without spaces."""
     dedup: bool = True
     """Drop repeated (source, target) train pairs."""
     remove_copies: bool = True
@@ -85,9 +87,10 @@ class TokenizerConfig:
     """Size of the joint vocabulary, special pieces (pad, unk, bos, eos) included."""
     model_type: str = "unigram"
     """``unigram`` or ``bpe``."""
-    character_coverage: float = 1.0
+    character_coverage: float | None = None
     """Share of character occurrences that get pieces of their own, in (0, 1]; the rarest rest become
-    UTF-8 byte pieces with ``byte_fallback`` (else ``<unk>``). Below 1 suits noisy web text."""
+    UTF-8 byte pieces with ``byte_fallback`` (else ``<unk>``). null: 0.9995 when either language has
+    a large character set (zh, ja, ko), else 1.0 (``mt.utils.languages``)."""
     input_sentence_size: int = 2_000_000
     """Sentences sampled (per side) to train SentencePiece; keeps training to minutes on WMT."""
     byte_fallback: bool = True
@@ -412,7 +415,10 @@ class EvaluateConfig:
     ``wmt14/full`` is newstest2014 with all 3,003 lines, the set the papers and the HF test split use
     (plain ``wmt14`` is the filtered 2,737-line set)."""
     langpair: str | None = None
-    """Language pair for ``testset``, e.g. ``en-de``."""
+    """Language pair for ``testset``, e.g. ``en-de``; with ``hyp``, its target picks BLEU's tokenizer."""
+    hyp: str | None = None
+    """Score this file of translations against ``ref`` instead of decoding (no checkpoint): like
+    ``sacrebleu REF -i HYP -l SRC-TGT`` with ``langpair=SRC-TGT``."""
     output_dir: str | None = None
     """Where the JSON report and hypotheses go; default: next to the (first) checkpoint."""
     tensorboard: bool = False

@@ -18,6 +18,7 @@ import numpy as np
 from mt.config import DataConfig
 from mt.data.digests import DigestSet
 from mt.data.errors import DataError
+from mt.utils.languages import language, length_units
 
 SHORT_PAIR_WORDS = 3
 """Pairs whose longer side has at most this many words are exempt from the length-ratio filter."""
@@ -67,6 +68,8 @@ class PairFilter:
     def __init__(self, cfg: DataConfig) -> None:
         self.max_words = cfg.max_words
         self.max_length_ratio = cfg.max_length_ratio
+        # Words where the language is written with spaces, characters where it is not (zh, ja, ...).
+        self.src_lang, self.tgt_lang = language(cfg.src_lang), language(cfg.tgt_lang)
         self.dedup = cfg.dedup
         self.remove_copies = cfg.remove_copies
         self.stats = CleanStats()
@@ -78,7 +81,8 @@ class PairFilter:
             return "empty"
         if self.remove_copies and src == tgt:
             return "copy"
-        n_src, n_tgt = src.count(" ") + 1, tgt.count(" ") + 1  # inputs are whitespace-collapsed
+        n_src = src.count(" ") + 1 if self.src_lang.spaces else length_units(src, self.src_lang)  # collapsed
+        n_tgt = tgt.count(" ") + 1 if self.tgt_lang.spaces else length_units(tgt, self.tgt_lang)
         if n_src > self.max_words or n_tgt > self.max_words:
             return "too_many_words"
         longer, shorter = max(n_src, n_tgt), min(n_src, n_tgt)

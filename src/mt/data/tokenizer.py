@@ -124,7 +124,7 @@ def train_tokenizer(
         model_prefix=str(model_prefix),
         vocab_size=cfg.vocab_size,
         model_type=cfg.model_type,
-        character_coverage=cfg.character_coverage,
+        character_coverage=1.0 if cfg.character_coverage is None else cfg.character_coverage,
         input_sentence_size=2 * cfg.input_sentence_size,
         shuffle_input_sentence=True,
         byte_fallback=cfg.byte_fallback,

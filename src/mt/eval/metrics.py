@@ -1,9 +1,10 @@
 """Corpus-level BLEU, chrF and TER with sacreBLEU, each with its signature, and the papers' tokenized BLEU.
 
 Primary scores are computed on detokenized hypotheses against the references exactly as the test set
-holds them, with sacreBLEU's default settings: BLEU with its ``13a`` tokenizer, chrF with character
-6-grams, TER case-insensitive. The signature records these settings and the sacreBLEU version; report
-it next to every score.
+holds them, with sacreBLEU's default settings for the target language: BLEU with its ``13a`` tokenizer,
+or ``zh``, ``ja-mecab``, ``ko-mecab`` for Chinese, Japanese and Korean (``mt.utils.languages``; what
+``sacrebleu -l en-zh`` picks), chrF with character 6-grams, TER case-insensitive. The signature
+records these settings and the sacreBLEU version; report it next to every score.
 
 ``tokenized_bleu`` is the figure most Transformer papers report (Vaswani et al. 2017, Ott et al. 2018):
 hypothesis and reference are tokenized with the Moses tokenizer (``tokenizer.perl -l LANG``, here its
@@ -23,9 +24,8 @@ from typing import Any
 from sacrebleu.metrics import BLEU, CHRF, TER
 
 from mt.utils.errors import MTError
+from mt.utils.languages import Language, language
 
-COMPOUND_SPLIT_LANGS = frozenset({"de"})
-"""Target languages whose hyphenated compounds the papers split before scoring (WMT en-de only)."""
 _COMPOUND = re.compile(r"(\S)-(\S)")
 
 
@@ -34,29 +34,44 @@ CORPUS_METRICS = {"bleu": BLEU, "chrf": CHRF, "ter": TER}
 signature under (a sacreBLEU ``Metric`` class: ``corpus_score``, ``get_signature``)."""
 
 
-def score_corpus(hyps: Sequence[str], refs: Sequence[str], lang: str | None = None) -> dict[str, Any]:
+def score_corpus(hyps: Sequence[str], refs: Sequence[str], lang: str | None = None, *,
+                 tokenized: bool = True) -> dict[str, Any]:
     """Score hypotheses against one reference per line (the references as the test set has them).
 
     Returns ``{"bleu", "chrf", "ter": float, "signatures": {"bleu", "chrf", "ter": str},
     "bleu_detail": str}`` where ``bleu_detail`` is sacreBLEU's one-line summary (n-gram precisions,
-    brevity penalty, lengths). With the target language ``lang`` it also holds ``bleu_tokenized``
-    (see ``tokenized_bleu``) and its signature under ``signatures["bleu_tokenized"]``.
+    brevity penalty, lengths). The target language ``lang`` picks BLEU's tokenizer; with it (and
+    ``tokenized``) the result also holds ``bleu_tokenized`` (see ``tokenized_bleu``) and its signature
+    under ``signatures["bleu_tokenized"]``.
     """
     _check_lines(hyps, refs)
     hyps, streams = list(hyps), [list(refs)]
     scores: dict[str, Any] = {"signatures": {}}
+    target = language(lang)
+    options = {"bleu": {"tokenize": target.bleu_tokenizer}}  # what `sacrebleu -l SRC-TGT` picks
     for name, metric_class in CORPUS_METRICS.items():
-        metric = metric_class()
+        metric = _metric(metric_class, target, **options.get(name, {}))
         result = metric.corpus_score(hyps, streams)
         scores[name] = float(result.score)
         scores["signatures"][name] = str(metric.get_signature())
         if name == "bleu":
             scores["bleu_detail"] = str(result)
-    if lang is not None:
+    if lang is not None and tokenized:
         score, signature = tokenized_bleu(hyps, refs, lang)
         scores["bleu_tokenized"] = score
         scores["signatures"]["bleu_tokenized"] = signature
     return scores
+
+
+def _metric(metric_class: type, target: Language, **options: Any) -> Any:
+    """A sacreBLEU metric; a tokenizer whose package is missing is a one-line error naming the extra."""
+    try:
+        return metric_class(**options)
+    except (ImportError, ModuleNotFoundError, RuntimeError) as e:
+        hint = f'pip install -e ".[{target.extra}]"' if target.extra else "its package"
+        detail = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+        raise MTError(f"BLEU for {target.code!r} targets uses sacreBLEU's {options.get('tokenize')!r} tokenizer, "
+                      f"which needs {hint} ({detail})") from None
 
 
 def character_runs(text: str, min_run: int) -> dict[str, int]:
@@ -93,7 +108,7 @@ def tokenized_bleu(hyps: Sequence[str], refs: Sequence[str], lang: str) -> tuple
     before it, e.g. ``moses(de)+compound-split|nrefs:1|case:mixed|eff:no|tok:none|smooth:none|...``.
     """
     _check_lines(hyps, refs)
-    split = lang in COMPOUND_SPLIT_LANGS
+    split = language(lang).compound_split
     tok_hyps = [paper_tokenize(h, lang, split) for h in hyps]
     tok_refs = [paper_tokenize(r, lang, split) for r in refs]
     metric = BLEU(tokenize="none", smooth_method="none", force=True)

@@ -142,6 +142,8 @@ def _log_tensorboard(log_dir: Path, name: str, scores: dict[str, Any], step: int
 def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     """Translate the test set of ``cfg``, print BLEU/chrF/TER with signatures, write the report and
     the hypotheses atomically, optionally log to TensorBoard; returns the report."""
+    if cfg.hyp is not None:
+        return score_file(cfg)
     checkpoints = [resolve_path(p, cfg.work_dir) for p in cfg.checkpoint]
     tb_dir = _tensorboard_dir(checkpoints[0]) if cfg.tensorboard else None  # fail before decoding
     test = load_testset(cfg)
@@ -169,10 +171,7 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     write_text_lines(str(hyp_path), hyps)
     write_json(report_path, report)
     print(f"{test.name}: {len(hyps)} sentences, {report['sentences_per_second']} sentences/s")
-    for metric, label in (("bleu", "BLEU"), ("chrf", "chrF"), ("ter", "TER "),
-                          ("bleu_tokenized", "tokenized BLEU (papers' convention)")):
-        if metric in scores:
-            print(f"{label} = {scores[metric]:6.2f}  {scores['signatures'][metric]}")
+    _print_scores(scores)
     print(f"character loops: {report['character_loops']} of {len(hyps)} lines repeat a character 5+ times "
           f"where the source does not (scripts/repetitions.py lists them)")
     print(f"report: {report_path}\nhypotheses: {hyp_path}")
@@ -180,3 +179,24 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
         _log_tensorboard(tb_dir, test.name, scores, int(info["step"] or 0))
         print(f"tensorboard: {tb_dir}")
     return report
+
+
+def _print_scores(scores: dict[str, Any]) -> None:
+    for metric, label in (("bleu", "BLEU"), ("chrf", "chrF"), ("ter", "TER "),
+                          ("bleu_tokenized", "tokenized BLEU (papers' convention)")):
+        if metric in scores:
+            print(f"{label} = {scores[metric]:6.2f}  {scores['signatures'][metric]}")
+
+
+def score_file(cfg: EvaluateConfig) -> dict[str, Any]:
+    """``evaluate.py hyp=FILE ref=FILE langpair=SRC-TGT``: score existing translations (BLEU's tokenizer
+    from the target language, as ``sacrebleu -l``), print and return the scores."""
+    hyp_path, ref_path = resolve_path(str(cfg.hyp), cfg.work_dir), resolve_path(str(cfg.ref), cfg.work_dir)
+    hyps, refs = read_text_lines(str(hyp_path)), read_text_lines(str(ref_path))
+    if len(hyps) != len(refs):
+        raise MTError(f"hypotheses {hyp_path} have {len(hyps)} lines but reference {ref_path} has {len(refs)}; "
+                      f"they must be line-aligned")
+    scores = score_corpus(hyps, refs, lang=_target_lang({}, cfg.langpair))
+    _print_scores(scores)
+    return {"hypotheses": str(hyp_path), "ref": str(ref_path), "num_sentences": len(hyps),
+            **{k: scores[k] for k in ("bleu", "chrf", "ter", "bleu_tokenized", "signatures") if k in scores}}

@@ -96,7 +96,7 @@ class Validator:
             hyps = translate_across_ranks(ctx.model, ctx.tokenizer, self.src_lines, ctx.cfg.decode)
             scores = None
             if hyps is not None:  # rank 0
-                scores = score_corpus(hyps, self.ref_lines)
+                scores = score_corpus(hyps, self.ref_lines, ctx.cfg.data.tgt_lang, tokenized=False)
                 if samples_step is not None:
                     self._samples(hyps, samples_step)
             scores = dist.broadcast_object(scores)
