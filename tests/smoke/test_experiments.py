@@ -114,7 +114,10 @@ def _defaults(schema: str) -> dict:
 
     import mt.config
 
-    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    def plain(value):  # a nested dataclass default composes as its fields
+        return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+
+    return {f.name: plain(f.default if f.default is not dataclasses.MISSING else f.default_factory())
             for f in dataclasses.fields(getattr(mt.config, schema))}
 
 
@@ -157,3 +160,17 @@ def test_job_configs_compose_onto_their_dataclass(config_name, schema, tmp_path)
     if "decode" in defaults:
         defaults["decode"] = _defaults("DecodeConfig")
     assert composed == {**defaults, "work_dir": str(tmp_path)}
+
+
+@pytest.mark.parametrize(("experiment", "reverse"), [("wmt16_en_ro", "wmt16_ro_en"), ("wmt19_de_en", None),
+                                                     ("wmt19_en_ru", None)])
+def test_pair_recipes_cite_their_figure_and_share_the_download(experiment, reverse, compose_cfg, tmp_path):
+    cfg = train_config(compose_cfg([f"experiment={experiment}"], tmp_path / "run", tmp_path))
+    text = (ROOT / "conf" / "experiment" / f"{experiment}.yaml").read_text()
+    assert "Published figure it aims at" in text and "newstest" in text and "sacreBLEU" in text
+    if cfg.data.hf_splits["test"] == cfg.data.hf_splits["valid"]:
+        assert not cfg.trainer.test_at_end  # a test split that is the valid split is never reported
+    if reverse:
+        back = train_config(compose_cfg([f"experiment={reverse}"], tmp_path / "run", tmp_path))
+        assert (back.data.hf_path, back.data.hf_config) == (cfg.data.hf_path, cfg.data.hf_config)
+        assert (back.data.src_lang, back.data.tgt_lang) == (cfg.data.tgt_lang, cfg.data.src_lang)

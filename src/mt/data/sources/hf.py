@@ -8,6 +8,7 @@ when a split is loaded, so configs of other sources never pay for them.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -16,6 +17,8 @@ from mt.data.errors import DataError
 from mt.data.hub import load_hub_dataset, offline_errors
 from mt.data.sources.base import Source
 
+_MISSING_CONFIG = re.compile(r"BuilderConfig '([^']+)' not found\. Available: \[([^\]]*)\]")
+_MISSING_LIST = re.compile(r"'([^']+)'")
 HF_BATCH_SIZE = 10_000
 """Rows converted from Arrow to Python strings at a time."""
 
@@ -79,6 +82,10 @@ class HFSource(Source):
             return load_hub_dataset(path, dataset=f"{cfg.hf_path} (config {cfg.hf_config}, split {hf_split})",
                                     remote=not local.is_dir(), **kwargs)
         except (FileNotFoundError, ValueError) as e:
+            missing = _MISSING_CONFIG.search(str(e))
+            if missing:  # the pair is not in this dataset: say which pairs are
+                raise DataError(f"{cfg.hf_path} has no language pair {missing[1]} (data.hf_config); it has "
+                                f"{', '.join(_MISSING_LIST.findall(missing[2]))}") from None
             raise DataError(
                 f"could not load {split} split {hf_split!r} of data.hf_path={cfg.hf_path!r} "
                 f"(data.hf_config={cfg.hf_config!r}): {e}"
