@@ -79,7 +79,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             raise ConfigError(f"{key}={_get(cfg, key)!r} must be in [0, 1)")
     if len(cfg.optim.betas) != 2:
         raise ConfigError(f"optim.betas={cfg.optim.betas!r} must have two values")
-    if cfg.data.src_lang == cfg.data.tgt_lang:
+    _validate_pairs(cfg.data)
+    if cfg.data.src_lang == cfg.data.tgt_lang and not cfg.data.pairs:
         raise ConfigError(f"data.src_lang and data.tgt_lang are both {cfg.data.src_lang!r}")
     if cfg.data.source == "local" and not cfg.data.local_dir:
         raise ConfigError("data.source=local needs data.local_dir (a directory with the parallel files)")
@@ -91,8 +92,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"data.synthetic.ratio={cfg.data.synthetic.ratio!r} must be positive, or null for all")
     _validate_bounds(cfg)
     if cfg.tokenizer.character_coverage is None:  # from the languages (mt.utils.languages)
-        cfg.tokenizer.character_coverage = min(language(cfg.data.src_lang).character_coverage,
-                                               language(cfg.data.tgt_lang).character_coverage)
+        langs = {lang for pair in cfg.data.pairs for lang in pair.split("-")} or {cfg.data.src_lang,
+                                                                                   cfg.data.tgt_lang}
+        cfg.tokenizer.character_coverage = min(language(lang).character_coverage for lang in langs)
     if not 0.0 < cfg.tokenizer.character_coverage <= 1.0:
         raise ConfigError(f"tokenizer.character_coverage={cfg.tokenizer.character_coverage!r} must be in (0, 1]")
     if cfg.tokenizer.vocab_size > 65535 * 16:
@@ -100,6 +102,31 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.trainer.init_from and not cfg.tokenizer.from_model:
         cfg.tokenizer.from_model = cfg.trainer.init_from  # a model keeps the vocabulary it was trained with
     return cfg
+
+
+def split_pair(pair: str, key: str = "data.pairs") -> tuple[str, str]:
+    """``"en-de"`` -> ``("en", "de")``; anything else is a ConfigError naming ``key``."""
+    parts = str(pair).split("-")
+    if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
+        raise ConfigError(f"{key}: {pair!r} is not a language pair such as en-de")
+    return parts[0], parts[1]
+
+
+def _validate_pairs(data: DataConfig) -> None:
+    """With ``data.pairs``: well-formed, distinct pairs; ``src_lang``/``tgt_lang`` become the sets of
+    their languages, joined with ``+`` (the names of the prepared files)."""
+    if not data.pairs:
+        return
+    pairs = [split_pair(p) for p in data.pairs]
+    if len(set(pairs)) != len(pairs):
+        raise ConfigError(f"data.pairs={list(data.pairs)} names a pair twice")
+    if data.source in ("backtranslate", "distill"):
+        raise ConfigError("data.pairs cannot be combined with data.source=backtranslate or distill (yet)")
+    if not data.pair_temperature > 0:
+        raise ConfigError(f"data.pair_temperature={data.pair_temperature} must be positive")
+    data.pairs = [f"{a}-{b}" for a, b in pairs]
+    data.src_lang = "+".join(sorted({a for a, _ in pairs}))
+    data.tgt_lang = "+".join(sorted({b for _, b in pairs}))
 
 
 def _validate_bounds(cfg: TrainConfig) -> None:

@@ -72,6 +72,16 @@ class DataConfig:
     num_workers: int = 0
     """Processes for encoding; 0 means one per CPU core."""
 
+    pairs: list[str] = field(default_factory=list)
+    """Several directions in one model, e.g. ``[en-de, en-fr, en-cs]``: each read by ``source`` with its
+    languages, a target-language token (``<2de>``, Johnson et al. 2017) put before every source
+    sentence, one joint SentencePiece model, and per-pair valid and test scores. Empty: the one pair
+    ``src_lang``-``tgt_lang``. With pairs, ``src_lang``/``tgt_lang`` become the sets of languages
+    (``en`` and ``cs+de+fr``), which name the prepared files."""
+    pair_temperature: float = 1.0
+    """With ``pairs``: each epoch draws pair p's sentences with probability proportional to
+    ``share_p ** (1 / T)`` (Arivazhagan et al. 2019): 1 keeps the corpus proportions, larger values
+    lift the smaller pairs (5 is common), every epoch keeping the corpus size."""
     base_source: str = "local"
     """For the sources that add translated text (``backtranslate``, ``distill``): the source of the
     parallel text and of the valid and test splits (``local`` or ``hf``, read with its own keys)."""
@@ -382,6 +392,12 @@ class TranslateConfig:
     ct2_intra_threads: int = 1
     """``backend=ctranslate2`` on CPU: threads per batch; cores // this many batches are translated at
     once. 1 gives the most sentences/s; more lowers the latency of a single batch."""
+    tgt_lang: str | None = None
+    """For a model trained on several pairs (``data.pairs``): the language to translate into (each
+    line gets its ``<2xx>`` tag; a line that starts with a tag of its own keeps it). A direction the
+    model never trained on is translated zero-shot, with a warning."""
+    src_lang: str | None = None
+    """Optional, with ``tgt_lang``: the input's language, to warn about zero-shot directions."""
     input: str = "-"
     """Text file to translate, one sentence per line; ``-`` reads stdin."""
     output: str = "-"

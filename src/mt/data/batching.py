@@ -318,3 +318,23 @@ class EpochBatchSampler:
                 f"of ranks changed since the checkpoint was written?"
             )
         self.position = position
+
+
+def temperature_sample(groups: np.ndarray, temperature: float, seed: tuple[int, ...]) -> np.ndarray:
+    """The sentence indices of one epoch drawn by group (a corpus's language pairs): group g gets
+    ``N * q_g`` of the ``N`` places, ``q_g`` proportional to its share ``n_g / N`` raised to
+    ``1 / temperature`` (Arivazhagan et al. 2019). A group with more places than sentences repeats
+    them (whole passes, then a random rest), one with fewer draws a random subset; the result is
+    sorted, so batching sees the dataset order. ``temperature`` 1 returns every index once."""
+    counts = np.bincount(groups[groups >= 0])
+    present = np.flatnonzero(counts)
+    shares = counts[present] / counts[present].sum()
+    weights = shares ** (1.0 / temperature)
+    places = np.round(weights / weights.sum() * counts.sum()).astype(np.int64)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for group, want in zip(present, places, strict=True):
+        members = np.flatnonzero(groups == group)
+        passes, rest = divmod(int(want), len(members))
+        parts += [np.tile(members, passes), rng.choice(members, rest, replace=False)]
+    return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)

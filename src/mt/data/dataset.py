@@ -89,6 +89,21 @@ class TokenPairDataset:
         i = int(i) % n
         return self._src[i], self._tgt[i]
 
+    def source_groups(self, ids: list[int]) -> np.ndarray:
+        """For every pair, the index in ``ids`` of the first of its first two source tokens found in
+        ``ids`` (the target-language tag of a ``data.pairs`` corpus, after SentencePiece's leading
+        ``▁``), or -1."""
+        starts, ends = self._src.offsets[:-1], self._src.offsets[1:]
+        tokens, lookup = self._src.tokens, {int(t): k for k, t in enumerate(ids)}
+        groups = np.full(len(starts), -1, dtype=np.int64)
+        for pos in (1, 0):  # the second token wins: it is the tag when a lone "▁" comes first
+            has = starts + pos < ends
+            first = np.full(len(starts), -1, dtype=np.int64)
+            first[has] = tokens[starts[has] + pos]
+            hit = np.array([lookup.get(int(t), -1) for t in first], dtype=np.int64)
+            groups = np.where((groups < 0) & (hit >= 0), hit, groups)
+        return groups
+
     def num_tokens(self) -> tuple[int, int]:
         """Total source and target tokens of the split (without EOS)."""
         return int(self._src.offsets[-1]), int(self._tgt.offsets[-1])

@@ -32,6 +32,7 @@ from mt.data.clean import CleanStats, clean_pairs, normalize_pairs
 from mt.data.dataset import TokenPairDataset
 from mt.data.errors import DataError
 from mt.data.sources import SOURCES, iter_pairs, source_for, split_size_hint
+from mt.data.sources.multi import MultiPairSource
 from mt.data.text_files import read_text_pairs
 from mt.data.tokenizer import Tokenizer, existing_model_bytes, train_tokenizer
 from mt.utils.fingerprint import file_fingerprint, file_sha256
@@ -61,6 +62,19 @@ class PreparedData:
     tgt_lang: str
     meta: dict
     """Contents of meta.json: counts, cleaning statistics, cache key and configs."""
+
+    def pair_slices(self, split: str) -> list[tuple[str, int, int]]:
+        """``(pair, start, end)`` of each pair's sentences in a valid/test split of a ``data.pairs``
+        corpus, in order; one ``(src-tgt, 0, n)`` entry otherwise."""
+        sizes = self.meta.get("pairs", {}).get(split)
+        if not sizes:
+            n = self.meta["splits"][split]["raw_pairs"]
+            return [(f"{self.src_lang}-{self.tgt_lang}", 0, n)]
+        out, start = [], 0
+        for pair, n in sizes:
+            out.append((pair, start, start + n))
+            start += n
+        return out
 
     def split(self, name: str) -> TokenPairDataset:
         """The binarized pairs of split ``name`` (train, valid or test)."""
@@ -237,10 +251,19 @@ def _build(
         "splits": splits,
         "clean": clean.as_dict(),
         "inputs": _input_fingerprint(data_cfg, work_dir),
+        "pairs": _pair_sizes(data_cfg, work_dir),
         "data_config": dataclasses.asdict(data_cfg),
         "tokenizer_config": dataclasses.asdict(tok_cfg),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _pair_sizes(data_cfg: DataConfig, work_dir: Path) -> dict[str, list[list]]:
+    """With ``data.pairs``: ``{split: [[pair, sentences], ...]}`` of valid and test, in file order."""
+    source = source_for(data_cfg, work_dir)
+    if not isinstance(source, MultiPairSource):
+        return {}
+    return {split: [[pair, n] for pair, n in source.pair_sizes(split)] for split in EVAL_SPLITS}
 
 
 def _tokenizer(tmp: Path, train_text: list[Path], data_cfg: DataConfig, tok_cfg: TokenizerConfig,

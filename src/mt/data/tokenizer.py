@@ -80,6 +80,11 @@ class Tokenizer:
         """``decode`` for many sequences at once."""
         return self._sp.decode([self._content_ids(ids) for ids in ids_list], num_threads=self._threads)
 
+    def piece_id(self, piece: str) -> int | None:
+        """The id of ``piece``, or None when the vocabulary lacks it."""
+        i = self._sp.piece_to_id(piece)
+        return None if i == self.unk_id and piece != self.id_to_piece(self.unk_id) else int(i)
+
     def id_to_piece(self, token_id: int) -> str:
         """The subword string of one id (for debugging and sample logs)."""
         return self._sp.id_to_piece(int(token_id))

@@ -58,7 +58,7 @@ def load_for_inference(
     except (DataError, MTError) as e:
         raise CheckpointError(f"{path}: the stored tokenizer cannot be loaded ({e})") from None
     info = {"checkpoints": [str(p) for p in paths], "src_lang": meta["src_lang"],
-            "tgt_lang": meta["tgt_lang"], "vocab": meta["vocab"], "step": meta["step"]}
+            "tgt_lang": meta["tgt_lang"], "vocab": meta["vocab"], "step": meta["step"], "pairs": meta["pairs"]}
     return models, tokenizer, info
 
 
@@ -90,7 +90,8 @@ def _inference_meta(state: dict[str, Any], path: Path) -> dict[str, Any]:
                               f"use a checkpoint written by train.py")
     step = state.get("step", state.get("trainer", {}).get("step", 0))
     return {"vocab": dict(state["vocab"]), "tokenizer": tensor_to_bytes(state["tokenizer"]["model"]),
-            "src_lang": state.get("src_lang", "?"), "tgt_lang": state.get("tgt_lang", "?"), "step": step}
+            "src_lang": state.get("src_lang", "?"), "tgt_lang": state.get("tgt_lang", "?"), "step": step,
+            "pairs": list(state.get("pairs") or [])}
 
 
 def _check_compatible(first: tuple[Path, dict[str, Any]], other: tuple[Path, dict[str, Any]]) -> None:

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from mt.config import DecodeConfig, TranslateConfig
 from mt.data.collate import collate_source
+from mt.data.sources.multi import with_target
 from mt.data.tokenizer import Tokenizer
 from mt.decode.chunks import translate_resumable
 from mt.decode.lines import CPU_MAX_BEAM_ROWS, MAX_SOURCE_TOKENS, Translation, format_nbest, translate_with
@@ -112,7 +113,12 @@ def translate_file(cfg: TranslateConfig) -> dict[str, Any]:
         nbest = functools.partial(translate_nbest, models, tokenizer, decode_cfg=cfg.decode)
         identity = [file_fingerprint(p) for p in checkpoints]
 
+    pairs = info.get("pairs") or []
+    if cfg.tgt_lang and not pairs and info["tgt_lang"] not in ("?", cfg.tgt_lang):
+        raise MTError(f"tgt_lang={cfg.tgt_lang}, but this model translates {info['src_lang']}-{info['tgt_lang']} only")
+
     def translate(lines: Sequence[str], start: int, progress: bool | tqdm) -> list[str]:
+        lines = with_target(list(lines), pairs, cfg.tgt_lang, cfg.src_lang)  # data.pairs models: <2xx> tags
         results = nbest(lines=lines, progress=progress)
         return format_nbest(results, start) if cfg.decode.nbest > 1 else [hyps[0].text for hyps in results]
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mt.config import EvaluateConfig
+from mt.data.sources.multi import with_target
 from mt.decode.load import load_for_inference
 from mt.decode.run import translate_lines
 from mt.eval.metrics import character_loop_lines, score_corpus
@@ -100,8 +101,8 @@ def load_testset(cfg: EvaluateConfig) -> EvalData:
 
 def _check_direction(info: dict[str, Any], langpair: str | None) -> None:
     """A test set in the wrong direction would give a meaningless near-zero BLEU: refuse it."""
-    if langpair is None or "?" in (info["src_lang"], info["tgt_lang"]):
-        return
+    if langpair is None or "?" in (info["src_lang"], info["tgt_lang"]) or info.get("pairs"):
+        return  # a data.pairs model translates what langpair asks (zero-shot directions with a warning)
     model_pair = f"{info['src_lang']}-{info['tgt_lang']}"
     if model_pair != langpair:
         raise MTError(f"the checkpoint translates {model_pair} but langpair={langpair}; "
@@ -110,7 +111,7 @@ def _check_direction(info: dict[str, Any], langpair: str | None) -> None:
 
 def _target_lang(info: dict[str, Any], langpair: str | None) -> str | None:
     """The target language for the tokenized BLEU: the checkpoint's, else langpair's (None if unknown)."""
-    if info.get("tgt_lang") not in (None, "?"):
+    if info.get("tgt_lang") not in (None, "?") and not info.get("pairs"):
         return str(info["tgt_lang"])
     if langpair and "-" in langpair:
         return langpair.split("-", 1)[1]
@@ -150,7 +151,9 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     models, tokenizer, info = load_for_inference(checkpoints, cfg.decode.device)
     _check_direction(info, cfg.langpair)
     start = time.perf_counter()
-    hyps = translate_lines(models, tokenizer, test.src_lines, cfg.decode, progress=cfg.progress)
+    src_lang, tgt_lang = cfg.langpair.split("-", 1) if cfg.langpair else (None, None)
+    src_lines = with_target(test.src_lines, info.get("pairs") or [], tgt_lang, src_lang)  # data.pairs: tags
+    hyps = translate_lines(models, tokenizer, src_lines, cfg.decode, progress=cfg.progress)
     seconds = time.perf_counter() - start
     scores = score_corpus(hyps, test.ref_lines, lang=_target_lang(info, cfg.langpair))
 

@@ -39,13 +39,20 @@ def score_test(ctx: EvalContext, validator: Validator, ckpt_dir: Path, best_scor
     s = test["scores"]
     results = {
         "checkpoint": str(chosen.path), "chosen": choice, "split": "test",
-        "bleu": s["bleu"], "chrf": s["chrf"], "ter": s["ter"], "bleu_tokenized": s["bleu_tokenized"],
-        "signatures": s["signatures"], "num_sentences": s["num_sentences"],
+        **{k: s[k] for k in ("bleu", "chrf", "ter", "bleu_tokenized", "signatures", "num_sentences") if k in s},
         "character_loops": _character_loops(ctx, "test", test["hypotheses"]),
     }
     write_text_lines(str(run_dir / "test.hyp.txt"), test["hypotheses"])
-    ctx.writer.scalars("test", {k: s[k] for k in ("bleu", "chrf", "ter", "bleu_tokenized")}, step)
+    ctx.writer.scalars("test", {k: s[k] for k in ("bleu", "chrf", "ter", "bleu_tokenized") if k in s}, step)
     ctx.writer.hparams(_hparams(ctx.cfg), {"test_bleu": s["bleu"], "test_chrf": s["chrf"]})
+    if "pairs" in s:  # data.pairs: each pair's scores, and their mean above
+        results["pairs"] = {pair: {k: p[k] for k in ("bleu", "chrf", "ter", "bleu_tokenized", "signatures")}
+                            for pair, p in s["pairs"].items()}
+        for pair, p in s["pairs"].items():
+            ctx.writer.scalars(f"test/{pair}", {k: p[k] for k in ("bleu", "chrf")}, step)
+            log.info("test %s: BLEU %.2f chrF %.2f (%s)", pair, p["bleu"], p["chrf"], p["signatures"]["bleu"])
+        log.info("test, mean of %d pairs: BLEU %.2f chrF %.2f", len(s["pairs"]), s["bleu"], s["chrf"])
+        return results
     log.info("test BLEU %.2f chrF %.2f (%s); tokenized BLEU %.2f (%s)", s["bleu"], s["chrf"],
              s["signatures"]["bleu"], s["bleu_tokenized"], s["signatures"]["bleu_tokenized"])
     return results

@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from mt.config import ModelConfig, TrainConfig
-from mt.data.batching import EpochBatchSampler, batch_by_tokens
+from mt.data.batching import EpochBatchSampler, batch_by_tokens, temperature_sample
 from mt.data.dataset import TokenPairDataset
 from mt.data.loader import BatchLoader
 from mt.data.prepare import PreparedData, cache_root, find_prepared, load_prepared, prepare_data, prepared_dir
+from mt.data.sources.multi import target_tag
 from mt.decode.synthetic import build_synthetic
 from mt.model import VocabInfo
 from mt.model import build_model as build_transformer
@@ -96,9 +98,16 @@ def build_loader(cfg: TrainConfig, data: PreparedData, info: DistInfo, *, pad_to
     tc, tokenizer = cfg.trainer, data.tokenizer
     train: TokenPairDataset = data.split("train")
 
+    groups = _pair_groups(cfg, data, train)
+
     def epoch_batches(epoch: int) -> list:
-        return batch_by_tokens(train.src_lengths, train.tgt_lengths, tc.max_tokens,
-                               pad_to_multiple=pad_to_multiple, shuffle_ties=(tc.seed, epoch))
+        if groups is None:
+            return batch_by_tokens(train.src_lengths, train.tgt_lengths, tc.max_tokens,
+                                   pad_to_multiple=pad_to_multiple, shuffle_ties=(tc.seed, epoch))
+        chosen = temperature_sample(groups, cfg.data.pair_temperature, (tc.seed, epoch))
+        batches = batch_by_tokens(train.src_lengths[chosen], train.tgt_lengths[chosen], tc.max_tokens,
+                                  pad_to_multiple=pad_to_multiple, shuffle_ties=(tc.seed, epoch))
+        return [chosen[b] for b in batches]
 
     try:  # a sentence over the budget, or fewer batches than ranks, is the user's to fix
         sampler = EpochBatchSampler(epoch_batches, seed=tc.seed, rank=info.rank, world_size=info.world_size)
@@ -107,6 +116,21 @@ def build_loader(cfg: TrainConfig, data: PreparedData, info: DistInfo, *, pad_to
         raise MTError(f"cannot batch the train split of {data.directory}: {e}") from None
     return BatchLoader(train, sampler, pad_id=tokenizer.pad_id, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id,
                        pad_to_multiple=pad_to_multiple, prefetch=prefetch, pin_memory=pin_memory)
+
+
+def _pair_groups(cfg: TrainConfig, data: PreparedData, train: TokenPairDataset) -> np.ndarray | None:
+    """With ``data.pairs`` and ``data.pair_temperature`` other than 1: the target-language group of
+    every train pair (by its tag), for temperature sampling; None when every epoch is the corpus."""
+    if not cfg.data.pairs or cfg.data.pair_temperature == 1.0:
+        return None
+    langs = sorted({pair.split("-")[1] for pair in cfg.data.pairs})
+    ids = [data.tokenizer.piece_id(target_tag(lang)) for lang in langs]
+    if None in ids:
+        raise MTError(f"the tokenizer of {data.directory} lacks the target-language tags {langs}")
+    groups = train.source_groups(ids)  # type: ignore[arg-type]
+    log.info("pair_temperature %.1f: train sentences per target language %s", cfg.data.pair_temperature,
+             dict(zip(langs, np.bincount(groups[groups >= 0], minlength=len(langs)).tolist(), strict=True)))
+    return groups
 
 
 def wrap_model(model: nn.Module, *, device: torch.device, info: DistInfo, compile_model: bool):

@@ -65,6 +65,7 @@ class RunState:
             "vocab": VocabInfo.from_tokenizer(tok).as_dict(),
             "tokenizer": {"model": ckpt.bytes_to_tensor(tok.to_bytes()), "path": str(self.data_dir)},
             "src_lang": self.cfg.data.src_lang, "tgt_lang": self.cfg.data.tgt_lang,
+            "pairs": list(self.cfg.data.pairs),
             "config": to_dict(self.cfg), "step": self.progress.step,
         }
 

@@ -53,9 +53,16 @@ class Validator:
         self.valid = data.split("valid")
         self.batches = batch_by_tokens(self.valid.src_lengths, self.valid.tgt_lengths, tc.max_tokens,
                                        pad_to_multiple=ctx.pad_to_multiple)
-        n = tc.valid_bleu_max_sentences
-        self.src_lines = read_text_lines(str(data.text_path("valid", lang.src_lang)))[:n]
-        self.ref_lines = read_text_lines(str(data.reference_path("valid")))[:n]
+        slices = data.pair_slices("valid")
+        n = max(1, tc.valid_bleu_max_sentences // len(slices))  # an equal share of each pair
+        src = read_text_lines(str(data.text_path("valid", lang.src_lang)))
+        ref = read_text_lines(str(data.reference_path("valid")))
+        self.src_lines, self.ref_lines, self.parts = [], [], []
+        for pair, start, end in slices:
+            take = min(end, start + n)
+            self.parts.append((pair, len(self.src_lines), len(self.src_lines) + take - start))
+            self.src_lines += src[start:take]
+            self.ref_lines += ref[start:take]
 
     @torch.no_grad()
     def loss(self) -> dict[str, float]:
@@ -96,11 +103,13 @@ class Validator:
             hyps = translate_across_ranks(ctx.model, ctx.tokenizer, self.src_lines, ctx.cfg.decode)
             scores = None
             if hyps is not None:  # rank 0
-                scores = score_corpus(hyps, self.ref_lines, ctx.cfg.data.tgt_lang, tokenized=False)
+                scores = score_pairs(hyps, self.ref_lines, self.parts, ctx.cfg.data.tgt_lang, tokenized=False)
                 if samples_step is not None:
                     self._samples(hyps, samples_step)
             scores = dist.broadcast_object(scores)
             metrics.update(bleu=scores["bleu"], chrf=scores["chrf"])
+            if len(self.parts) > 1:  # each pair's, beside their mean
+                metrics.update({f"{m}_{pair}": s[m] for pair, s in scores["pairs"].items() for m in ("bleu", "chrf")})
         return metrics
 
     def _samples(self, hyps: list[str], step: int) -> None:
@@ -109,6 +118,19 @@ class Validator:
                 for s, r, h in zip(self.src_lines[:k], self.ref_lines[:k], hyps[:k], strict=False)]
         if rows:
             self.ctx.writer.text("valid/samples", "\n\n".join(rows), step)
+
+
+def score_pairs(hyps: Sequence[str], refs: Sequence[str], parts: Sequence[tuple[str, int, int]], tgt_lang: str,
+                *, tokenized: bool) -> dict:
+    """sacreBLEU scores of ``hyps``: for one pair, ``score_corpus``'s; for several (``data.pairs``), each
+    pair's ``(pair, start, end)`` slice scored with its target language under ``pairs``, and the mean
+    BLEU and chrF of the pairs (what ranks models on valid) at the top."""
+    if len(parts) == 1:
+        return score_corpus(hyps, refs, tgt_lang, tokenized=tokenized)
+    pairs = {pair: score_corpus(hyps[a:b], refs[a:b], pair.split("-")[1], tokenized=tokenized)
+             for pair, a, b in parts}
+    means = {m: sum(s[m] for s in pairs.values()) / len(pairs) for m in ("bleu", "chrf", "ter")}
+    return {**means, "pairs": pairs, "signatures": {"bleu": "mean over pairs of each pair's sacreBLEU"}}
 
 
 def validation_score(metrics: dict[str, float], best_metric: str) -> float:
@@ -147,6 +169,6 @@ def score_split(ctx: EvalContext, split: str) -> dict | None:
     if hyps is None:
         return None
     ref = read_text_lines(str(data.reference_path(split)))
-    scores = score_corpus(hyps, ref, lang=lang.tgt_lang)
+    scores = score_pairs(hyps, ref, data.pair_slices(split), lang.tgt_lang, tokenized=True)
     scores["num_sentences"] = len(src)
     return {"scores": scores, "hypotheses": hyps}

@@ -19,6 +19,7 @@ from mt.data.sources.base import SPLITS, Source
 from mt.data.sources.demo import DemoSource
 from mt.data.sources.hf import HFSource
 from mt.data.sources.local import LocalSource
+from mt.data.sources.multi import MultiPairSource
 from mt.data.sources.synthetic import BacktranslateSource, DistillSource, SyntheticSource
 
 SOURCES: dict[str, type[Source]] = {
@@ -39,6 +40,8 @@ def source_for(cfg: DataConfig, work_dir: Path | None = None) -> Source:
     cls = SOURCES.get(cfg.source)
     if cls is None:
         raise DataError(f"data.source={cfg.source!r} is not one of {', '.join(SOURCES)}")
+    if cfg.pairs:  # several directions: each read by this source (mt.data.sources.multi)
+        return MultiPairSource(cfg, work_dir, lambda one: source_for(one, work_dir))
     source = cls(cfg, work_dir)
     if source.wraps:  # a source that adds to another: data.base_source names that one
         if SOURCES.get(cfg.base_source, SyntheticSource).wraps:
