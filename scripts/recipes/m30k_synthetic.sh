@@ -2,7 +2,9 @@
 # Back-translation, distillation and fine-tuning measured on Multi30k English->German on a CPU
 # (docs/benchmarks.md, "Models that build on models"). Every training run is the multi30k_en_de recipe
 # on a budget of $MIN minutes with $THREADS threads; two runs go side by side, so a 2-core machine is
-# busy and the runs compared with each other share it alike.
+# busy and the runs compared with each other (bt and half; student-kd and student-ref) share it alike.
+# Stages (STAGES="..."): split, g1 (reverse model, fine-tuning), translate, g2 (with and without
+# back-translation), g3 (the student with and without distillation), finetune (alone).
 #
 #   bash scripts/recipes/m30k_synthetic.sh TEACHER.pt [M30K_DIR]
 #
@@ -24,6 +26,10 @@ train() {  # experiment run_id overrides... -> logs into outputs/<experiment>/<r
   python train.py experiment="$exp" run_id="$id" "${COMMON[@]}" "$@" > "outputs/.$id.out" 2>&1
 }
 has() { [[ " $STAGES " == *" $1 "* ]]; }
+finetune() {  # the teacher continued on the same data with a new learning rate, for $FT_MIN minutes
+  train multi30k_en_de m30k-syn-finetune data.local_dir="$M30K" trainer.init_from="$TEACHER" \
+    trainer.validate_at_start=true trainer.budget_min="${FT_MIN:-10}" optim.lr=5e-4 optim.warmup_steps=50
+}
 
 if has split; then
   mkdir -p "$WORK"
@@ -33,9 +39,9 @@ if has split; then
   for f in val.en val.de test_2016_flickr.en test_2016_flickr.de; do ln -sf "$M30K/$f" "$WORK/$f"; done
 fi
 REVERSE=outputs/multi30k_en_de/m30k-syn-reverse/checkpoints
-if has g1; then  # the reverse model (de->en, parallel half) beside the student on the references
+if has g1; then  # the reverse model (de->en, parallel half) beside the fine-tuned teacher
   train multi30k_en_de m30k-syn-reverse "${HALF[@]}" data.src_lang=de data.tgt_lang=en &
-  train multi30k_student m30k-syn-student-ref data.local_dir="$M30K" data.source=local &
+  finetune &
   wait
 fi
 if has translate; then  # both corpora with CTranslate2 int8 exports (the fastest on CPU)
@@ -54,10 +60,10 @@ if has g2; then  # en->de on the parallel half, with and without the back-transl
   train multi30k_en_de m30k-syn-half "${HALF[@]}" &
   wait
 fi
-if has g3; then  # the distilled student beside the fine-tuned teacher
+if has g3; then  # the student on the teacher's translations beside the same student on the references
   train multi30k_student m30k-syn-student-kd data.local_dir="$M30K" \
     data.synthetic.models=[outputs/m30k-syn-ct2/teacher] &
-  train multi30k_en_de m30k-syn-finetune data.local_dir="$M30K" trainer.init_from="$TEACHER" \
-    trainer.validate_at_start=true optim.lr=5e-4 optim.warmup_steps=50 &
+  train multi30k_student m30k-syn-student-ref data.local_dir="$M30K" data.source=local &
   wait
 fi
+if has finetune; then finetune; fi
