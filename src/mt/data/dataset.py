@@ -94,13 +94,14 @@ class TokenPairDataset:
         ``ids`` (the target-language tag of a ``data.pairs`` corpus, after SentencePiece's leading
         ``▁``), or -1."""
         starts, ends = self._src.offsets[:-1], self._src.offsets[1:]
-        tokens, lookup = self._src.tokens, {int(t): k for k, t in enumerate(ids)}
+        table = np.full(max(ids) + 1, -1, dtype=np.int64)  # token id -> its index in ids
+        table[np.asarray(ids)] = np.arange(len(ids))
         groups = np.full(len(starts), -1, dtype=np.int64)
         for pos in (1, 0):  # the second token wins: it is the tag when a lone "▁" comes first
             has = starts + pos < ends
-            first = np.full(len(starts), -1, dtype=np.int64)
-            first[has] = tokens[starts[has] + pos]
-            hit = np.array([lookup.get(int(t), -1) for t in first], dtype=np.int64)
+            token = np.asarray(self._src.tokens[starts[has] + pos], dtype=np.int64)
+            hit = np.full(len(starts), -1, dtype=np.int64)
+            hit[has] = np.where(token < len(table), table[np.minimum(token, len(table) - 1)], -1)
             groups = np.where((groups < 0) & (hit >= 0), hit, groups)
         return groups
 
