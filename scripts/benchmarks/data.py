@@ -461,7 +461,7 @@ def run_batches(args: argparse.Namespace) -> dict:
         started = time.perf_counter()
         directory = prepare_data(cfg.data, cfg.tokenizer, Path.cwd(), progress=False)
         prepare_s = time.perf_counter() - started
-        prepared = load_prepared(directory)
+        prepared = load_prepared(directory, cfg.data.src_lang, cfg.data.tgt_lang)
         pairs = prepared.split("train")
         order = args.bucket_order or inspect.signature(batch_by_tokens).parameters["bucket_order"].default
         started = time.perf_counter()

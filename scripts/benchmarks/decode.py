@@ -100,7 +100,8 @@ def _synthetic_setup(args: argparse.Namespace, device: torch.device):
     overrides = [*synthetic.overrides(args.model, corpus, Path(args.cache_dir), args.vocab_size),
                  f"run_dir={REPO}", f"work_dir={REPO}", *args.overrides]
     cfg = train_config(compose_config("config", overrides))
-    data = load_prepared(prepare_data(cfg.data, cfg.tokenizer, REPO, progress=False))
+    data = load_prepared(prepare_data(cfg.data, cfg.tokenizer, REPO, progress=False), cfg.data.src_lang,
+                         cfg.data.tgt_lang)
     if args.checkpoint:
         models, tokenizer, _ = load_for_inference([args.checkpoint], device)
     else:

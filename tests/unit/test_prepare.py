@@ -58,7 +58,7 @@ def test_prepare_writes_a_complete_loadable_directory(corpus, tmp_path):
     data_cfg, tok_cfg = configs(corpus)
     directory = prepare_data(data_cfg, tok_cfg, tmp_path, progress=False)
     assert directory.parent == tmp_path / "cache"
-    assert directory.name == f"tiny-en-de-{cache_key(data_cfg, tok_cfg)[:12]}"
+    assert directory.name == f"tiny-de-en-{cache_key(data_cfg, tok_cfg)[:12]}"  # one directory, both directions
     prepared = load_prepared(directory)
     meta = prepared.meta
     assert meta["clean"]["total"] == 302 and meta["clean"]["copy"] == 1 and meta["clean"]["empty"] == 1
@@ -265,3 +265,25 @@ def test_prepare_from_offline_hf_directory(tmp_path, monkeypatch):
     src, tgt = prepared.split("test")[0]
     assert prepared.tokenizer.decode(src) == splits["test"][0][1]  # source side is German
     assert prepared.tokenizer.decode(tgt) == splits["test"][0][0]
+
+
+def test_both_directions_share_one_prepared_directory(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for split, n, seed in (("train", 300, 1), ("valid", 5, 2), ("test", 6, 3)):
+        write_split(corpus, split, random_pairs(n, seed=seed))
+    en_de, tok_cfg = configs(corpus)
+    de_en = dataclasses.replace(en_de, src_lang="de", tgt_lang="en")
+    first = prepare_data(en_de, tok_cfg, tmp_path, progress=False)
+    built = (first / "meta.json").stat().st_mtime_ns
+    second = prepare_data(de_en, tok_cfg, tmp_path, progress=False)
+    assert second == first and (first / "meta.json").stat().st_mtime_ns == built  # reused, not rebuilt
+    forward, backward = load_prepared(first, "en", "de"), load_prepared(second, "de", "en")
+    assert (backward.src_lang, backward.tgt_lang) == ("de", "en")
+    src, tgt = forward.split("valid")[2]
+    back_src, back_tgt = backward.split("valid")[2]
+    assert (back_src.tolist(), back_tgt.tolist()) == (tgt.tolist(), src.tolist())
+    assert backward.reference_path("test").read_text(encoding="utf-8") == (corpus / "test.en").read_text(
+        encoding="utf-8")
+    with pytest.raises(DataError, match="holds en->de, not en->fr"):
+        load_prepared(first, "en", "fr")

@@ -40,9 +40,10 @@ from mt.utils.text import resolve_path
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Bump when the layout of prepared directories changes; old caches are then rebuilt.
-2: valid/test references kept as the source holds them (``{split}.{tgt}.ref.txt``)."""
+2: valid/test references kept as the source holds them (``{split}.{tgt}.ref.txt``).
+3: references of both sides, so that one directory serves both directions of a pair."""
 META_FILE = "meta.json"
 TOKENIZER_FILE = "spm.model"
 EVAL_SPLITS = ("valid", "test")
@@ -115,7 +116,7 @@ def cache_key(data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path | N
     Local input paths count as absolute paths with symlinks resolved (relative ones against
     ``work_dir``, default the current directory): every spelling of one directory shares one cache.
     """
-    data_cfg = source_for(data_cfg, work_dir).resolved_config()
+    data_cfg = _one_direction(source_for(data_cfg, work_dir).resolved_config())
     active = {data_cfg.source, data_cfg.base_source} if SOURCES[data_cfg.source].wraps else {data_cfg.source}
     other_sources = set().union(*(s.fields for name, s in SOURCES.items() if name not in active)) - \
         set().union(*(SOURCES[name].fields for name in active))
@@ -152,10 +153,27 @@ def cache_root(data_cfg: DataConfig, work_dir: Path) -> Path:
     return root if root.is_absolute() else Path(work_dir) / root
 
 
+def symmetric(data_cfg: DataConfig) -> bool:
+    """Whether the prepared corpus serves both directions: plain parallel text (not ``data.pairs``,
+    whose sources carry tags, nor translated corpora, made for one direction)."""
+    return not data_cfg.pairs and not SOURCES[data_cfg.source].wraps
+
+
+def _one_direction(data_cfg: DataConfig) -> DataConfig:
+    """The config with its languages in alphabetical order where the corpus serves both directions:
+    en->de and de->en share one cache key (cleaning, the joint SentencePiece model and the token
+    files are the same; each side is stored per language)."""
+    if not symmetric(data_cfg) or data_cfg.src_lang <= data_cfg.tgt_lang:
+        return data_cfg
+    return dataclasses.replace(data_cfg, src_lang=data_cfg.tgt_lang, tgt_lang=data_cfg.src_lang)
+
+
 def prepared_dir(data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path) -> Path:
-    """Where ``prepare_data`` puts (or finds) the prepared corpus for these settings."""
+    """Where ``prepare_data`` puts (or finds) the prepared corpus for these settings: one directory
+    for both directions of a plain pair, named in alphabetical order (``wmt14-de-en-...``)."""
     key = cache_key(data_cfg, tok_cfg, work_dir)[:12]
-    return cache_root(data_cfg, work_dir) / f"{data_cfg.name}-{data_cfg.src_lang}-{data_cfg.tgt_lang}-{key}"
+    one = _one_direction(data_cfg)
+    return cache_root(data_cfg, work_dir) / f"{one.name}-{one.src_lang}-{one.tgt_lang}-{key}"
 
 
 def find_prepared(data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path) -> Path | None:
@@ -198,8 +216,10 @@ def prepare_data(
     return final
 
 
-def load_prepared(directory: Path) -> PreparedData:
-    """Open a prepared directory (fast: token files are memory-mapped on first use)."""
+def load_prepared(directory: Path, src_lang: str | None = None, tgt_lang: str | None = None) -> PreparedData:
+    """Open a prepared directory (fast: token files are memory-mapped on first use), in the direction
+    ``src_lang`` -> ``tgt_lang`` (default: the one it was prepared for; a pair's reverse reads the same
+    files)."""
     directory = Path(directory)
     meta_path = directory / META_FILE
     if not meta_path.is_file():
@@ -208,7 +228,12 @@ def load_prepared(directory: Path) -> PreparedData:
     if meta.get("format_version") != FORMAT_VERSION:
         raise DataError(f"{directory} was prepared by an incompatible version; delete it and prepare again")
     tokenizer = Tokenizer.from_file(directory / TOKENIZER_FILE)
-    return PreparedData(directory, tokenizer, meta["src_lang"], meta["tgt_lang"], meta)
+    src, tgt = meta["src_lang"], meta["tgt_lang"]
+    if src_lang is not None and (src_lang, tgt_lang) != (src, tgt):
+        if (src_lang, tgt_lang) != (tgt, src) or meta.get("pairs") or not meta.get("both_directions"):
+            raise DataError(f"{directory} holds {src}->{tgt}, not {src_lang}->{tgt_lang}")
+        src, tgt = tgt, src
+    return PreparedData(directory, tokenizer, src, tgt, meta)
 
 
 # ------------------------------------------------------------------------------------- building
@@ -222,7 +247,8 @@ def _build(
     eval_text = {split: [tmp / f"{split}.{src}.txt", tmp / f"{split}.{tgt}.txt"] for split in EVAL_SPLITS}
     eval_sizes = {}
     for split, paths in eval_text.items():
-        raw = keep_references(iter_pairs(data_cfg, split, work_dir), tmp / reference_file(split, tgt))
+        raw = keep_references(iter_pairs(data_cfg, split, work_dir), tmp / reference_file(split, tgt),
+                              tmp / reference_file(split, src))
         eval_sizes[split] = write_pairs(normalize_pairs(raw, data_cfg.normalize), *paths)
         if eval_sizes[split] == 0:
             logger.warning("the %s split is empty", split)
@@ -252,6 +278,7 @@ def _build(
         "clean": clean.as_dict(),
         "inputs": _input_fingerprint(data_cfg, work_dir),
         "pairs": _pair_sizes(data_cfg, work_dir),
+        "both_directions": symmetric(data_cfg),
         "data_config": dataclasses.asdict(data_cfg),
         "tokenizer_config": dataclasses.asdict(tok_cfg),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -329,14 +356,18 @@ def write_pairs(pairs: Iterable[tuple[str, str]], src_path: Path, tgt_path: Path
     return n
 
 
-def keep_references(pairs: Iterable[tuple[str, str]], path: Path) -> Iterator[tuple[str, str]]:
-    """Pass ``pairs`` through, writing each target to ``path`` as it is, one per line.
+def keep_references(pairs: Iterable[tuple[str, str]], path: Path,
+                    source_path: Path | None = None) -> Iterator[tuple[str, str]]:
+    """Pass ``pairs`` through, writing each target to ``path`` as it is, one per line (and each source
+    to ``source_path``: the references of the reverse direction).
 
     Only a line break inside a sentence (which no line-based reference file can hold) becomes a space.
     """
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
+    with open(path, "w", encoding="utf-8", newline="\n") as f, \
+            open(source_path or os.devnull, "w", encoding="utf-8", newline="\n") as g:
         for src, tgt in pairs:
             f.write(_LINE_BREAKS.sub(" ", tgt) + "\n")
+            g.write(_LINE_BREAKS.sub(" ", src) + "\n")
             yield src, tgt
 
 

@@ -82,7 +82,7 @@ def load_data(cfg: TrainConfig, info: DistInfo) -> PreparedData:
     barrier()  # everyone is here within a poll interval of rank 0
     if info.is_main:
         status.unlink(missing_ok=True)
-    return load_prepared(directory)
+    return load_prepared(directory, cfg.data.src_lang, cfg.data.tgt_lang)
 
 
 def build_model(cfg: ModelConfig, data: PreparedData, *, cpu_training: bool = False) -> Transformer:
