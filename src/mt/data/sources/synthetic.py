@@ -123,7 +123,8 @@ class SyntheticSource(Source):
 
 
 def _model_digest(path: Path) -> str:
-    """A checkpoint's SHA-256, or a model directory's (its files' names and digests)."""
+    """A file's SHA-256 (a checkpoint, a text), or a model directory's (its files' names and digests);
+    each file is read once per size and modification time."""
     if not path.exists():
         raise DataError(f"data.synthetic.models: {path} does not exist")
     files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file())
@@ -149,7 +150,7 @@ class BacktranslateSource(SyntheticSource):
         mono = self.input_path(syn.mono)
         if not mono.is_file():
             raise DataError(f"data.synthetic.mono: {mono} does not exist")
-        return SyntheticJob(self.job_directory(file_sha256(mono)), mono, [self.input_path(m) for m in syn.models],
+        return SyntheticJob(self.job_directory(_model_digest(mono)), mono, [self.input_path(m) for m in syn.models],
                             src_lang=self.cfg.tgt_lang, tgt_lang=self.cfg.src_lang)
 
     def train_pairs(self) -> Iterator[tuple[str, str]]:
@@ -183,7 +184,7 @@ class DistillSource(SyntheticSource):
 
     def _base_digest(self) -> str:
         """The digest of the base source's settings and local training files (what the sources are)."""
-        files = [file_sha256(p) for p in self.base.input_files("train") if p.is_file()]
+        files = [_model_digest(p) for p in self.base.input_files("train") if p.is_file()]  # cached per version
         config = dataclasses.asdict(self.base.resolved_config())
         config.pop("synthetic", None)
         return hashlib.sha256(json.dumps([config, files], sort_keys=True, default=str).encode()).hexdigest()
