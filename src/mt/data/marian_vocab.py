@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-from sentencepiece import sentencepiece_model_pb2 as pb
+from typing import Any
 
 from mt.data.errors import DataError
 
@@ -36,8 +35,16 @@ def is_marian_dir(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file() and (path / "source.spm").is_file()
 
 
-def _read_proto(path: Path) -> pb.ModelProto:
-    proto = pb.ModelProto()
+def _model_pb2() -> Any:
+    """SentencePiece's protobuf classes, imported when a Marian directory is read: they need
+    ``protobuf``, which the rest of mt does not (a bare GPU image lacks it)."""
+    from sentencepiece import sentencepiece_model_pb2
+
+    return sentencepiece_model_pb2
+
+
+def _read_proto(path: Path) -> Any:
+    proto = _model_pb2().ModelProto()
     try:
         proto.ParseFromString(path.read_bytes())
     except (OSError, ValueError) as e:
@@ -67,6 +74,7 @@ def marian_sentencepiece(model_dir: str | Path) -> bytes:
     missing = [name for name in _FILES if not (model_dir / name).is_file()]
     if missing:
         raise DataError(f"{model_dir} is not a Marian model directory: no {', '.join(missing)}")
+    pb = _model_pb2()
     source, target = _read_proto(model_dir / "source.spm"), _read_proto(model_dir / "target.spm")
     pieces = read_vocab(model_dir)
     known = {p.piece: p for p in source.pieces if p.type in (pb.ModelProto.SentencePiece.NORMAL,
