@@ -81,7 +81,7 @@ def test_translate_stdin_to_stdout_keeps_lines(trained):
 
 def test_evaluate_writes_report(trained):
     ckpt = trained["run_dir"] / "checkpoints" / "best.pt"
-    prepared = next((trained["work"] / "cache").glob("demo-de-en-*"))
+    prepared = next((trained["work"] / "cache").glob("demo-en-de-*"))
     out = run_cli(["evaluate.py", f"checkpoint={ckpt}", f"src={prepared / 'test.en.txt'}",
                    f"ref={prepared / 'test.de.ref.txt'}", "progress=false"], cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -58,7 +58,7 @@ def test_prepare_writes_a_complete_loadable_directory(corpus, tmp_path):
     data_cfg, tok_cfg = configs(corpus)
     directory = prepare_data(data_cfg, tok_cfg, tmp_path, progress=False)
     assert directory.parent == tmp_path / "cache"
-    assert directory.name == f"tiny-de-en-{cache_key(data_cfg, tok_cfg)[:12]}"  # one directory, both directions
+    assert directory.name == f"tiny-en-de-{cache_key(data_cfg, tok_cfg)[:12]}"  # one directory, both directions
     prepared = load_prepared(directory)
     meta = prepared.meta
     assert meta["clean"]["total"] == 302 and meta["clean"]["copy"] == 1 and meta["clean"]["empty"] == 1
@@ -257,8 +257,8 @@ def test_prepare_from_offline_hf_directory(tmp_path, monkeypatch):
     data_cfg = DataConfig(source="hf", hf_path=str(tmp_path / "hub"), hf_config="de-en", name="hub",
                           cache_dir="cache", num_workers=1, src_lang="de", tgt_lang="en")
     prepared = load_prepared(prepare_data(data_cfg, TokenizerConfig(vocab_size=40, byte_fallback=False),
-                                          tmp_path, progress=False))
-    assert prepared.directory.name.startswith("hub-de-en-")
+                                          tmp_path, progress=False), "de", "en")
+    assert prepared.directory.name.startswith("hub-en-de-")  # one directory for both directions
     assert len(prepared.split("valid")) == 5 and len(prepared.split("test")) == 6
     assert prepared.text_path("valid", "de").read_text(encoding="utf-8").splitlines() == [
         de for _, de in splits["validation"]]
@@ -274,10 +274,15 @@ def test_both_directions_share_one_prepared_directory(tmp_path):
         write_split(corpus, split, random_pairs(n, seed=seed))
     en_de, tok_cfg = configs(corpus)
     de_en = dataclasses.replace(en_de, src_lang="de", tgt_lang="en")
-    first = prepare_data(en_de, tok_cfg, tmp_path, progress=False)
+    first = prepare_data(de_en, tok_cfg, tmp_path, progress=False)  # the reverse direction first
     built = (first / "meta.json").stat().st_mtime_ns
-    second = prepare_data(de_en, tok_cfg, tmp_path, progress=False)
+    second = prepare_data(en_de, tok_cfg, tmp_path, progress=False)
     assert second == first and (first / "meta.json").stat().st_mtime_ns == built  # reused, not rebuilt
+    # Built in one direction (English first) whichever came first: the same content as en->de alone.
+    alone = prepare_data(en_de, tok_cfg, tmp_path / "alone", progress=False)
+    for lang in ("en", "de"):  # (the SentencePiece files differ only in the training paths they record)
+        assert (alone / f"train.{lang}.bin").read_bytes() == (first / f"train.{lang}.bin").read_bytes()
+    assert json.loads((first / "meta.json").read_text())["src_lang"] == "en"
     forward, backward = load_prepared(first, "en", "de"), load_prepared(second, "de", "en")
     assert (backward.src_lang, backward.tgt_lang) == ("de", "en")
     src, tgt = forward.split("valid")[2]

@@ -100,7 +100,8 @@ def test_each_dataset_prepares_the_same_streamed_or_not(tmp_path, hf_cache, data
     for split in ("train", "valid", "test"):
         for lang in (src, tgt):
             assert bin_path(dirs[0], split, lang).read_bytes() == bin_path(dirs[1], split, lang).read_bytes()
-    prepared = load_prepared(dirs[0])
+    assert dirs[0].name.startswith(f"{root.name}-en-")  # built English first, for both directions
+    prepared = load_prepared(dirs[0], src, tgt)
     assert prepared.meta["splits"]["train"]["raw_pairs"] == SIZES["train"]
     first = data["validation"][0]
     assert [prepared.tokenizer.decode(ids) for ids in prepared.split("valid")[0]] == [first[src], first[tgt]]

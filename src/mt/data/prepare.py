@@ -160,17 +160,21 @@ def symmetric(data_cfg: DataConfig) -> bool:
 
 
 def _one_direction(data_cfg: DataConfig) -> DataConfig:
-    """The config with its languages in alphabetical order where the corpus serves both directions:
-    en->de and de->en share one cache key (cleaning, the joint SentencePiece model and the token
-    files are the same; each side is stored per language)."""
-    if not symmetric(data_cfg) or data_cfg.src_lang <= data_cfg.tgt_lang:
+    """The config in the direction its corpus is built in, where one corpus serves both directions:
+    English first, else alphabetical order. en->de and de->en then share one cache key and one
+    content, whichever is asked for first (cleaning is symmetric, each side is stored per language,
+    and the joint SentencePiece model is trained on the sides in this order)."""
+    if not symmetric(data_cfg):
+        return data_cfg
+    first = "en" if "en" in (data_cfg.src_lang, data_cfg.tgt_lang) else min(data_cfg.src_lang, data_cfg.tgt_lang)
+    if data_cfg.src_lang == first:
         return data_cfg
     return dataclasses.replace(data_cfg, src_lang=data_cfg.tgt_lang, tgt_lang=data_cfg.src_lang)
 
 
 def prepared_dir(data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path) -> Path:
     """Where ``prepare_data`` puts (or finds) the prepared corpus for these settings: one directory
-    for both directions of a plain pair, named in alphabetical order (``wmt14-de-en-...``)."""
+    for both directions of a plain pair, named in its build direction (``wmt14-en-de-...``)."""
     key = cache_key(data_cfg, tok_cfg, work_dir)[:12]
     one = _one_direction(data_cfg)
     return cache_root(data_cfg, work_dir) / f"{one.name}-{one.src_lang}-{one.tgt_lang}-{key}"
@@ -205,7 +209,8 @@ def prepare_data(
         tmp.mkdir()
         try:
             started = time.time()
-            meta = _build(tmp, data_cfg, tok_cfg, Path(work_dir), key, progress)
+            # In the build direction, so that the content does not depend on which direction came first.
+            meta = _build(tmp, _one_direction(data_cfg), tok_cfg, Path(work_dir), key, progress)
             meta["build_seconds"] = round(time.time() - started, 1)
             _write_json(tmp / META_FILE, meta)  # last: its presence marks a complete directory
             os.replace(tmp, final)
