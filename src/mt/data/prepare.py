@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
@@ -31,11 +30,11 @@ from mt.data.binarize import BinarizeStats, binarize_pairs, resolve_workers, tok
 from mt.data.clean import CleanStats, clean_pairs, normalize_pairs
 from mt.data.dataset import TokenPairDataset
 from mt.data.errors import DataError
-from mt.data.sources import SOURCES, iter_pairs, source_for, split_size_hint
+from mt.data.sources import SOURCES, Source, source_for
 from mt.data.sources.multi import MultiPairSource
 from mt.data.text_files import read_text_pairs
 from mt.data.tokenizer import Tokenizer, existing_model_bytes, train_tokenizer
-from mt.utils.fingerprint import file_fingerprint, file_sha256
+from mt.utils.fingerprint import file_fingerprint, file_sha256, once_per_version
 from mt.utils.text import resolve_path
 
 logger = logging.getLogger(__name__)
@@ -134,16 +133,12 @@ def _tokenizer_key(tok_cfg: TokenizerConfig, work_dir: Path | None) -> dict:
     ``from_model`` names (its path may move; its other settings are then unused)."""
     if not tok_cfg.from_model:
         return dataclasses.asdict(tok_cfg)
-    return {"from_model_sha256": _model_digest(resolve_path(tok_cfg.from_model, work_dir or "."))}
+    path = resolve_path(tok_cfg.from_model, work_dir or ".")
+    digest = once_per_version(path, _model_sha256) if path.exists() else _model_sha256(path)  # (which raises)
+    return {"from_model_sha256": digest}  # a checkpoint is read once per version
 
 
-def _model_digest(path: Path) -> str:
-    stat = path.stat() if path.exists() else None
-    return _digest_of(path, stat and (stat.st_mtime_ns, stat.st_size))
-
-
-@functools.lru_cache(maxsize=8)
-def _digest_of(path: Path, version: tuple[int, int] | None) -> str:  # a checkpoint is read once per version
+def _model_sha256(path: Path) -> str:
     return hashlib.sha256(existing_model_bytes(path)).hexdigest()
 
 
@@ -248,11 +243,12 @@ def _build(
     tmp: Path, data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path, key: str, progress: bool
 ) -> dict:
     src, tgt = data_cfg.src_lang, data_cfg.tgt_lang
+    source = source_for(data_cfg, work_dir)
     # valid/test first: they are small, and a missing file should fail before minutes of work.
     eval_text = {split: [tmp / f"{split}.{src}.txt", tmp / f"{split}.{tgt}.txt"] for split in EVAL_SPLITS}
     eval_sizes = {}
     for split, paths in eval_text.items():
-        raw = keep_references(iter_pairs(data_cfg, split, work_dir), tmp / reference_file(split, tgt),
+        raw = keep_references(source.pairs(split), tmp / reference_file(split, tgt),
                               tmp / reference_file(split, src))
         eval_sizes[split] = write_pairs(normalize_pairs(raw, data_cfg.normalize), *paths)
         if eval_sizes[split] == 0:
@@ -261,8 +257,8 @@ def _build(
     scratch = tmp / "scratch"
     scratch.mkdir()
     train_text = [scratch / f"train.{src}", scratch / f"train.{tgt}"]
-    clean = _clean_train(data_cfg, work_dir, train_text, progress)
-    tokenizer = _tokenizer(tmp, train_text, data_cfg, tok_cfg, work_dir)
+    clean = _clean_train(data_cfg, source, train_text, progress)
+    tokenizer = _tokenizer(tmp, train_text, data_cfg, tok_cfg, work_dir, source.user_symbols())
     splits = {"train": _binarize_train(data_cfg, tmp, train_text, clean, progress)}
     shutil.rmtree(scratch)
     for split, paths in eval_text.items():
@@ -282,7 +278,7 @@ def _build(
         "splits": splits,
         "clean": clean.as_dict(),
         "inputs": _input_fingerprint(data_cfg, work_dir),
-        "pairs": _pair_sizes(data_cfg, work_dir),
+        "pairs": _pair_sizes(source),
         "both_directions": symmetric(data_cfg),
         "data_config": dataclasses.asdict(data_cfg),
         "tokenizer_config": dataclasses.asdict(tok_cfg),
@@ -290,18 +286,18 @@ def _build(
     }
 
 
-def _pair_sizes(data_cfg: DataConfig, work_dir: Path) -> dict[str, list[list]]:
-    """With ``data.pairs``: ``{split: [[pair, sentences], ...]}`` of valid and test, in file order."""
-    source = source_for(data_cfg, work_dir)
+def _pair_sizes(source: Source) -> dict[str, list[list]]:
+    """With ``data.pairs``: ``{split: [[pair, sentences], ...]}`` of valid and test, in file order (as
+    counted while they were written)."""
     if not isinstance(source, MultiPairSource):
         return {}
     return {split: [[pair, n] for pair, n in source.pair_sizes(split)] for split in EVAL_SPLITS}
 
 
 def _tokenizer(tmp: Path, train_text: list[Path], data_cfg: DataConfig, tok_cfg: TokenizerConfig,
-               work_dir: Path) -> Tokenizer:
-    """Train the SentencePiece model on the cleaned train text, or take ``tokenizer.from_model``'s."""
-    symbols = source_for(data_cfg, work_dir).user_symbols()
+               work_dir: Path, symbols: list[str]) -> Tokenizer:
+    """Train the SentencePiece model on the cleaned train text (``symbols``, tags the source adds, as
+    single pieces), or take ``tokenizer.from_model``'s."""
     if not tok_cfg.from_model:
         return train_tokenizer(train_text, tok_cfg, tmp / Path(TOKENIZER_FILE).stem, user_symbols=symbols,
                                num_threads=resolve_workers(data_cfg.num_workers))
@@ -316,9 +312,12 @@ def _tokenizer(tmp: Path, train_text: list[Path], data_cfg: DataConfig, tok_cfg:
     return tokenizer
 
 
-def _clean_train(data_cfg: DataConfig, work_dir: Path, train_text: list[Path], progress: bool) -> CleanStats:
-    raw = _progress(iter_pairs(data_cfg, "train", work_dir), progress, "clean train",
-                    split_size_hint(data_cfg, "train", work_dir))
+def _clean_train(data_cfg: DataConfig, source: Source, train_text: list[Path], progress: bool) -> CleanStats:
+    try:
+        total = source.size_hint("train")
+    except DataError:
+        total = None  # only a progress bar's total: a missing input fails when it is read
+    raw = _progress(source.pairs("train"), progress, "clean train", total)
     clean_out: list[CleanStats] = []
     write_pairs(clean_pairs(raw, data_cfg, clean_out), *train_text)
     clean = clean_out[0]

@@ -39,15 +39,10 @@ import torch
 from torch import Tensor
 
 from mt.data.tokenizer import Tokenizer
+from mt.model.marian import interleaved_to_halves
 from mt.model.transformer import Transformer
 from mt.utils.errors import MTError
 from mt.utils.extras import require
-
-
-def interleaved_to_halves(d_model: int) -> Tensor:
-    """The permutation ``perm`` with ``marian[..., j] = mt[..., perm[j]]``: even dims (sines) first,
-    then odd dims (cosines)."""
-    return torch.cat([torch.arange(0, d_model, 2), torch.arange(1, d_model, 2)])
 
 
 class _Permuter:

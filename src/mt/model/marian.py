@@ -26,6 +26,12 @@ ACTIVATIONS = {"relu": "relu", "gelu": "gelu", "swish": "swish", "silu": "swish"
 """Marian's ``activation_function`` -> ``model.activation``."""
 
 
+def interleaved_to_halves(d_model: int) -> Tensor:
+    """The permutation ``perm`` with ``marian[..., j] = mt[..., perm[j]]``: even dims (sines) first,
+    then odd dims (cosines). The export applies it, the import its inverse."""
+    return torch.cat([torch.arange(0, d_model, 2), torch.arange(1, d_model, 2)])
+
+
 class MarianImportError(MTError):
     """A Marian directory that mt cannot read or represent."""
 
@@ -86,7 +92,7 @@ def _first(weights: dict[str, Tensor], names: tuple[str, ...], where: Path) -> T
 def mt_state_dict(weights: dict[str, Tensor], cfg: dict[str, Any], where: Path) -> dict[str, Tensor]:
     """Marian's tensors under mt's names, the d_model coordinates back in mt's interleaved order."""
     d_model = cfg["d_model"]
-    inv = torch.argsort(torch.cat([torch.arange(0, d_model, 2), torch.arange(1, d_model, 2)]))
+    inv = torch.argsort(interleaved_to_halves(d_model))
 
     def get(name: str) -> Tensor:
         if name not in weights:

@@ -8,6 +8,7 @@ later run whether the file is still the one that was used: a checkpoint rewritte
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -26,3 +27,37 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def version_of(path: str | Path) -> tuple:
+    """``(name, size, mtime_ns)`` of a file, or of every file of a directory (sorted): what changes
+    when it is rewritten."""
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file())
+    return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+
+
+_REMEMBERED: dict[tuple, str] = {}
+
+
+def once_per_version(path: str | Path, compute: Callable[[Path], str]) -> str:
+    """``compute(path)``, remembered per version of ``path`` (``version_of``) for the life of the
+    process: digests of large checkpoints and corpora that several parts of one run ask for are read
+    once. ``path`` must exist."""
+    path = Path(path)
+    key = (compute, str(path.resolve()), version_of(path))
+    if key not in _REMEMBERED:
+        _REMEMBERED[key] = compute(path)
+    return _REMEMBERED[key]
+
+
+def _path_sha256(path: Path) -> str:
+    if path.is_file():
+        return file_sha256(path)
+    files = sorted(p for p in path.iterdir() if p.is_file())
+    return hashlib.sha256("".join(f"{p.name}:{file_sha256(p)}" for p in files).encode()).hexdigest()
+
+
+def path_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, or of a directory's files (their names and digests), once per version."""
+    return once_per_version(path, _path_sha256)

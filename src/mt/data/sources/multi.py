@@ -49,16 +49,25 @@ class MultiPairSource(Source):
     def __init__(self, cfg: DataConfig, work_dir: Path | None, make: Callable[[DataConfig], Source]) -> None:
         super().__init__(cfg, work_dir)
         self.parts = [(pair, make(pair_config(cfg, *pair.split("-")))) for pair in cfg.pairs]
+        self._sizes: dict[str, list[tuple[str, int]]] = {}
 
     def pairs(self, split: str) -> Iterator[tuple[str, str]]:
+        sizes = []
         for pair, source in self.parts:
-            tag = target_tag(pair.split("-")[1])
+            tag, n = target_tag(pair.split("-")[1]), 0
             for src, tgt in source.pairs(split):
+                n += 1
                 yield f"{tag} {src}", tgt
+            sizes.append((pair, n))
+        self._sizes[split] = sizes  # a full pass: pair_sizes need not read the split again
 
     def pair_sizes(self, split: str) -> list[tuple[str, int]]:
-        """``(pair, sentences)`` of ``split`` in order (counted by reading it: meant for valid/test)."""
-        return [(pair, sum(1 for _ in source.pairs(split))) for pair, source in self.parts]
+        """``(pair, sentences)`` of ``split`` in order: as counted by the last full pass of ``pairs``,
+        else by reading it (meant for valid/test)."""
+        if split not in self._sizes:
+            for _ in self.pairs(split):
+                pass
+        return self._sizes[split]
 
     def size_hint(self, split: str) -> int | None:
         sizes = [source.size_hint(split) for _, source in self.parts]

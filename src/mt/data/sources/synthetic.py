@@ -19,7 +19,6 @@ text and the decoding settings.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
@@ -32,7 +31,7 @@ from mt.config import DataConfig
 from mt.data.errors import DataError
 from mt.data.sources.base import Source
 from mt.data.text_files import read_lines
-from mt.utils.fingerprint import file_sha256
+from mt.utils.fingerprint import path_sha256
 
 TRANSLATIONS = "translations.txt"
 SOURCE_TEXT = "input.txt"
@@ -90,7 +89,10 @@ class SyntheticSource(Source):
 
     def input_files(self, split: str) -> list[Path]:
         files = self.base.input_files(split)
-        return files + [self.job().output] if split == "train" and self.job().done() else files
+        if split != "train":
+            return files
+        job = self.job()
+        return files + [job.output] if job.done() else files
 
     def resolved_config(self) -> DataConfig:
         syn = self.cfg.synthetic  # a model replaced at the same path is another model: its digest counts
@@ -123,19 +125,10 @@ class SyntheticSource(Source):
 
 
 def _model_digest(path: Path) -> str:
-    """A file's SHA-256 (a checkpoint, a text), or a model directory's (its files' names and digests);
-    each file is read once per size and modification time."""
+    """A file's SHA-256 (a checkpoint, a text), or a model directory's; read once per version."""
     if not path.exists():
         raise DataError(f"data.synthetic.models: {path} does not exist")
-    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file())
-    return _digest_of(tuple((p, p.stat().st_mtime_ns, p.stat().st_size) for p in files))
-
-
-@functools.lru_cache(maxsize=32)
-def _digest_of(files: tuple[tuple[Path, int, int], ...]) -> str:  # a file is read once per version
-    if len(files) == 1:
-        return file_sha256(files[0][0])
-    return hashlib.sha256("".join(f"{p.name}:{file_sha256(p)}" for p, _, _ in files).encode()).hexdigest()
+    return path_sha256(path)
 
 
 class BacktranslateSource(SyntheticSource):
