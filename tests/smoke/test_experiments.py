@@ -162,8 +162,10 @@ def test_job_configs_compose_onto_their_dataclass(config_name, schema, tmp_path)
     assert composed == {**defaults, "work_dir": str(tmp_path)}
 
 
-@pytest.mark.parametrize(("experiment", "reverse"), [("wmt16_en_ro", "wmt16_ro_en"), ("wmt19_de_en", None),
-                                                     ("wmt19_en_ru", None)])
+@pytest.mark.parametrize(("experiment", "reverse"), [
+    ("wmt16_en_ro", "wmt16_ro_en"), ("wmt19_de_en", None), ("wmt19_en_ru", None), ("wmt17_zh_en", "wmt17_en_zh"),
+    ("wmt17_en_zh", None), ("wmt14_de_en", "wmt14_en_de"),
+])
 def test_pair_recipes_cite_their_figure_and_share_the_download(experiment, reverse, compose_cfg, tmp_path):
     cfg = train_config(compose_cfg([f"experiment={experiment}"], tmp_path / "run", tmp_path))
     text = (ROOT / "conf" / "experiment" / f"{experiment}.yaml").read_text()
