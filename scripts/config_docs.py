@@ -42,6 +42,7 @@ class Table(NamedTuple):
 TABLES = {
     "run": Table("TrainConfig", job_yaml="config.yaml"),
     "data": Table("DataConfig", "data."),
+    "synthetic": Table("SyntheticConfig", "data.synthetic."),
     "tokenizer": Table("TokenizerConfig", "tokenizer."),
     "model": Table("ModelConfig", "model."),
     "optim": Table("OptimConfig", "optim."),

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from mt.config import DataConfig, SyntheticConfig, TokenizerConfig
+from mt.config import DataConfig, DecodeConfig, SyntheticConfig, TokenizerConfig
 from mt.data.errors import DataError
 from mt.data.sources import iter_pairs, source_for
 from mt.data.tokenizer import train_tokenizer
 from mt.decode import synthetic
-from mt.decode.synthetic import build_synthetic, check_models
+from mt.decode.synthetic import CT2_DIR, build_synthetic, check_models
+from tests.unit.test_translate import make_checkpoint
 
 EN = ["a dog runs", "two men talk", "the girl is reading", "a cat sleeps on the sofa", "people walk in the park",
       "a boy plays football", "the woman drinks coffee", "three children are singing"]
@@ -47,7 +48,7 @@ def calls(monkeypatch) -> list:
         def translate(lines, start, progress):
             seen.append((start, len(lines)))
             return [line.upper() for line in lines]
-        return translate
+        return translate, "upper-case"
     monkeypatch.setattr(synthetic, "_translator", translator)
     return seen
 
@@ -99,7 +100,7 @@ def test_a_crash_resumes_after_the_last_finished_chunk(corpus, monkeypatch):
             if start == 4 and len(starts) == 3:
                 raise KeyboardInterrupt  # the first attempt dies in its third chunk
             return [line.upper() for line in lines]
-        return translate
+        return translate, "upper-case"
     monkeypatch.setattr(synthetic, "_translator", translator)
     cfg = _cfg(corpus, "backtranslate", mono=str(corpus / "mono.de"), chunk_lines=2)
     with pytest.raises(KeyboardInterrupt):
@@ -134,3 +135,25 @@ def test_models_of_the_wrong_direction_or_vocabulary_are_refused(corpus, tmp_pat
     (tmp_path / "other.txt").write_text("一只狗在跑\n两个男人在说话\n", encoding="utf-8")
     with pytest.raises(DataError, match="its vocabulary does not match this data"):
         check_models(dataclasses.replace(job, input=tmp_path / "other.txt"), ("en", "de"), tok)
+
+
+def test_a_checkpoint_is_converted_to_ctranslate2_on_cpu(corpus, tmp_path, caplog):
+    """backend=auto converts one checkpoint to CTranslate2 int8 inside the corpus's cache directory and
+    translates with it; backend=mt is another corpus, translated by mt's decoder."""
+    pytest.importorskip("ctranslate2")
+    tok = train_tokenizer([corpus / "train.en", corpus / "train.de"],
+                          TokenizerConfig(vocab_size=60, byte_fallback=False), tmp_path / "spm")
+    make_checkpoint(corpus / "model.pt", tok)
+    greedy = DecodeConfig(beam_size=1, device="cpu", max_len_a=0.0, max_len_b=8)
+    auto = _cfg(corpus, "distill", decode=greedy)
+    with caplog.at_level("INFO", logger="mt"):
+        out = build_synthetic(auto, corpus, progress=False)
+    assert (out.parent / CT2_DIR / "model.bin").is_file() and "ctranslate2 (int8)" in caplog.text
+    assert len(out.read_text(encoding="utf-8").splitlines()) == len(EN)
+    torch_cfg = dataclasses.replace(auto, synthetic=dataclasses.replace(auto.synthetic, backend="mt"))
+    other = build_synthetic(torch_cfg, corpus, progress=False)
+    assert other.parent != out.parent and not (other.parent / CT2_DIR).exists()
+    assert len(other.read_text(encoding="utf-8").splitlines()) == len(EN)
+    ensemble = dataclasses.replace(auto.synthetic, models=[str(corpus / "model.pt")] * 2, backend="ctranslate2")
+    with pytest.raises(DataError, match="backend=ctranslate2 converts one checkpoint"):
+        build_synthetic(dataclasses.replace(auto, synthetic=ensemble), corpus, progress=False)

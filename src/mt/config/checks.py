@@ -88,6 +88,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _validate_decode(cfg.data.synthetic.decode, "data.synthetic.decode")
     if cfg.data.synthetic.mode not in ("replace", "join"):
         raise ConfigError(f"data.synthetic.mode={cfg.data.synthetic.mode!r} is not one of replace, join")
+    if cfg.data.synthetic.backend not in ("auto", "mt", "ctranslate2"):
+        raise ConfigError(f"data.synthetic.backend={cfg.data.synthetic.backend!r} is not one of auto, mt, ctranslate2")
     if cfg.data.synthetic.ratio is not None and not cfg.data.synthetic.ratio > 0:
         raise ConfigError(f"data.synthetic.ratio={cfg.data.synthetic.ratio!r} must be positive, or null for all")
     _validate_bounds(cfg)

@@ -331,7 +331,7 @@ class SyntheticConfig:
 
     models: list[str] = field(default_factory=list)
     """The translating model: an mt checkpoint, a Marian directory, or a CTranslate2 export directory
-    (``scripts/export.py format=ctranslate2``: the fastest on CPU); several checkpoints ensemble."""
+    (``scripts/export.py format=ctranslate2``); several checkpoints ensemble. See ``backend``."""
     mono: str | None = None
     """``backtranslate``: monolingual text in the target language, one sentence per line."""
     decode: DecodeConfig = field(default_factory=lambda: DecodeConfig())
@@ -348,6 +348,12 @@ class SyntheticConfig:
     """Lines translated between two saves of the partial output (a crash loses at most this many)."""
     seed: int = 1
     """Seed of ``decode.sampling`` (each chunk is drawn from ``seed`` and its first line: resumable)."""
+    backend: str = "auto"
+    """What translates a checkpoint: ``auto`` converts one checkpoint (or Marian directory) to a
+    CTranslate2 int8 model in the corpus's cache directory and translates with it when CTranslate2 is
+    installed and the decoding runs on CPU (several times mt's decoder there), else mt's decoder;
+    ``mt`` always mt's decoder; ``ctranslate2`` always the conversion (an error where it cannot run).
+    Ensembles and CTranslate2 export directories named in ``models`` ignore it."""
 
 
 @dataclass

@@ -46,7 +46,7 @@ from mt.utils.cpu import usable_cores
 from mt.utils.errors import MTError
 from mt.utils.extras import require
 
-# The names the exporter writes (mt.export.ct2 imports these: the reader owns the layout).
+# The names the converter writes (mt.decode.ct2_convert imports these: the reader owns the layout).
 SENTENCEPIECE_FILE = "sentencepiece.model"
 METADATA_FILE = "mt_export.json"
 

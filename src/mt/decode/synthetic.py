@@ -3,10 +3,12 @@
 ``build_synthetic`` runs the source's ``SyntheticJob`` before the data is prepared: it checks the
 input (no empty lines; for back-translation, text in the target language), checks that the models
 translate the right direction and that their vocabulary covers the text, and translates the input
-file in resumable chunks (``mt.decode.chunks``) with a progress bar. A CTranslate2 export directory
-among ``synthetic.models`` is translated by CTranslate2 (int8 on CPU: several times mt's PyTorch
-decoder there); checkpoints and Marian directories by mt's decoder on ``decode.device``, several
-checkpoints as an ensemble. A finished corpus is reused by every later run with the same digests.
+file in resumable chunks (``mt.decode.chunks``) with a progress bar, by the fastest backend here
+(``synthetic.backend``): a CTranslate2 export directory among ``synthetic.models`` is translated by
+CTranslate2; so is one checkpoint (or Marian directory) when CTranslate2 is installed and decoding
+runs on CPU, converted once to int8 into the corpus's cache directory (several times mt's PyTorch
+decoder there); otherwise mt's decoder on ``decode.device``, several checkpoints as an ensemble. A
+finished corpus is reused by every later run with the same digests.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import functools
 import importlib.util
 import math
 import os
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
@@ -31,8 +34,10 @@ from mt.data.sources.synthetic import BacktranslateSource, DistillSource, Synthe
 from mt.data.text_files import read_lines
 from mt.data.tokenizer import Tokenizer
 from mt.decode.chunks import translate_resumable
+from mt.decode.ct2_convert import export_ctranslate2
 from mt.decode.load import load_for_inference
 from mt.decode.run import translate_nbest
+from mt.utils.device import resolve_device
 from mt.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -41,6 +46,8 @@ MAX_UNK_RATE = 0.01
 """A model whose tokenizer turns more than this share of the input's pieces into ``<unk>`` was
 trained on other text (another script, another pair): refused."""
 _SAMPLE_LINES = 2000
+CT2_DIR = "ct2-int8"
+"""The CTranslate2 conversion of the job's checkpoint, inside the job's cache directory."""
 
 
 def build_synthetic(data_cfg: DataConfig, work_dir: Path, *, progress: bool = True) -> Path | None:
@@ -62,11 +69,11 @@ def build_synthetic(data_cfg: DataConfig, work_dir: Path, *, progress: bool = Tr
     check_input(job.input)
     if isinstance(source, BacktranslateSource):
         check_language(job.input, source)
-    translate = _translator(job, data_cfg.synthetic)
+    translate, backend = _translator(job, data_cfg.synthetic)
     settings = {"models": [str(m) for m in job.models], "decode": dataclasses.asdict(data_cfg.synthetic.decode),
-                "seed": data_cfg.synthetic.seed}
-    log.info("%s: translating %s (%s -> %s) with %s", source.kind, job.input, job.src_lang, job.tgt_lang,
-             ", ".join(map(str, job.models)))
+                "seed": data_cfg.synthetic.seed, "backend": backend}
+    log.info("%s: translating %s (%s -> %s) with %s (%s)", source.kind, job.input, job.src_lang, job.tgt_lang,
+             ", ".join(map(str, job.models)), backend)
     lines = translate_resumable(job.input, job.output, translate, settings,
                                 chunk_lines=data_cfg.synthetic.chunk_lines, progress=progress)
     log.info("%s: %d lines translated into %s", source.kind, lines, job.output)
@@ -125,9 +132,39 @@ def check_models(job: SyntheticJob, pair: tuple[str, str], tokenizer: Tokenizer)
 Translate = Callable[[Sequence[str], int, "bool | tqdm"], list[str]]
 
 
-def _translator(job: SyntheticJob, syn) -> Translate:
-    """``(lines, first line index, progress) -> translations`` with the job's models."""
-    exported = [m for m in job.models if (m / "model.bin").is_file()]
+def converted(job: SyntheticJob, syn) -> Path | None:
+    """The job's one checkpoint (or Marian directory) as a CTranslate2 int8 model in the job's cache
+    directory, converted on first use; None where ``syn.backend`` and this machine choose mt's decoder."""
+    if syn.backend == "mt" or any((m / "model.bin").is_file() for m in job.models):
+        return None
+    if len(job.models) > 1:
+        if syn.backend == "ctranslate2":
+            raise DataError("data.synthetic.backend=ctranslate2 converts one checkpoint; an ensemble of "
+                            f"{len(job.models)} translates with backend=mt (or auto)")
+        return None
+    if syn.backend == "auto":
+        device = resolve_device(syn.decode.device, key="data.synthetic.decode.device")
+        if device.type != "cpu" or importlib.util.find_spec("ctranslate2") is None:
+            if device.type == "cpu":
+                log.info("on CPU, CTranslate2 translates several times faster than mt's decoder: "
+                         "pip install -e '.[ct2]' and data.synthetic.backend=auto converts the checkpoint")
+            return None
+    target = job.directory / CT2_DIR
+    if not (target / "model.bin").is_file():
+        models, tokenizer, info = load_for_inference(job.models, "cpu")
+        tmp = target.with_name(f".{CT2_DIR}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        export_ctranslate2(models[0], tokenizer, info, tmp, "int8")
+        shutil.rmtree(target, ignore_errors=True)  # an incomplete directory left by a crash
+        os.replace(tmp, target)
+        log.info("converted %s to CTranslate2 int8 in %s", job.models[0], target)
+    return target
+
+
+def _translator(job: SyntheticJob, syn) -> tuple[Translate, str]:
+    """``(lines, first line index, progress) -> translations`` with the job's models, and the name of
+    the backend that translates."""
+    exported = [m for m in job.models if (m / "model.bin").is_file()] or [c for c in [converted(job, syn)] if c]
     if exported:
         from mt.decode.ct2 import load_ct2, translate_nbest_ct2
 
@@ -136,18 +173,16 @@ def _translator(job: SyntheticJob, syn) -> Translate:
         engine = load_ct2(exported[0], syn.decode.device, threads=torch.get_num_threads())
         tokenizer, pair = engine.tokenizer, (engine.info["src_lang"], engine.info["tgt_lang"])
         nbest = functools.partial(translate_nbest_ct2, engine, decode_cfg=syn.decode)
+        backend = f"ctranslate2 ({engine.meta.get('quantization', '?')})"
     else:
         models, tokenizer, info = load_for_inference(job.models, syn.decode.device)
         pair = (info["src_lang"], info["tgt_lang"])
-        if next(models[0].parameters()).device.type == "cpu" and importlib.util.find_spec("ctranslate2"):
-            log.info("on CPU, a CTranslate2 export translates several times faster: python scripts/export.py "
-                     "checkpoint=%s format=ctranslate2 quantization=int8 output=DIR, then "
-                     "data.synthetic.models=[DIR]", job.models[0])
         nbest = functools.partial(translate_nbest, models, tokenizer, decode_cfg=syn.decode)
+        backend = "mt"
     check_models(job, pair, tokenizer)
 
     def translate(lines: Sequence[str], start: int, progress: bool | tqdm) -> list[str]:
         if syn.decode.sampling:
             torch.manual_seed(syn.seed + start)  # the same draws when a chunk is translated again
         return [hyps[0].text for hyps in nbest(lines=list(lines), progress=progress)]
-    return translate
+    return translate, backend

@@ -54,7 +54,7 @@ def _results(cfg: ExportConfig, checkpoint: Path) -> dict[str, Any] | None:
 
 def _write_ctranslate2(cfg: ExportConfig, checkpoint: Path, model: Transformer, tokenizer: Tokenizer,
                        info: dict[str, Any], output: Path) -> None:
-    from mt.export.ct2 import export_ctranslate2
+    from mt.decode.ct2_convert import export_ctranslate2
 
     export_ctranslate2(model, tokenizer, info, output, cfg.quantization)
 

@@ -107,14 +107,14 @@ class SyntheticSource(Source):
         return [self.cfg.synthetic.tag] if self.cfg.synthetic.tag else []
 
     def job_directory(self, input_digest: str) -> Path:
-        """``<cache>/synthetic/<kind>-<hash>``: the hash of the models' and the input's digests and the
-        decoding settings."""
+        """``<cache>/synthetic/<kind>-<hash>``: the hash of the models' and the input's digests, the
+        decoding settings and the backend asked for."""
         syn = self.cfg.synthetic
         if not syn.models:
             raise DataError(f"data.source={self.kind} needs data.synthetic.models (a checkpoint, or several)")
         models = [self.input_path(m) for m in syn.models]
         payload = {"kind": self.kind, "input": input_digest, "models": [_model_digest(m) for m in models],
-                   "decode": dataclasses.asdict(syn.decode), "seed": syn.seed}
+                   "decode": dataclasses.asdict(syn.decode), "seed": syn.seed, "backend": syn.backend}
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
         root = Path(self.cfg.cache_dir).expanduser()
         root = root if root.is_absolute() else self.input_path(str(root))

@@ -1,4 +1,6 @@
-"""mt checkpoint -> CTranslate2 model directory.
+"""mt model -> CTranslate2 model directory: the writer of the CTranslate2 backend's format (``mt.decode.ct2``
+reads it). ``scripts/export.py format=ctranslate2`` calls it, and so does ``mt.decode.synthetic``, which
+converts a checkpoint itself to translate a corpus on CPU.
 
 The spec is built from mt's own modules, one weight at a time, so every convention is explicit:
 
