@@ -41,6 +41,8 @@ if has split; then
   for f in val.en val.de test_2016_flickr.en test_2016_flickr.de; do ln -sf "$M30K/$f" "$WORK/$f"; done
 fi
 REVERSE=outputs/multi30k_en_de/m30k-syn-reverse/checkpoints
+# The first student: d 256 with 8k pieces, the teacher's translations in place of the references.
+FIRST=(data.local_dir="$M30K" model.d_model=256 model.ffn_dim=1024 tokenizer.vocab_size=8000 trainer.budget_min="$MIN")
 if has g1; then  # the reverse model (de->en, parallel half) beside the fine-tuned teacher
   train multi30k_en_de m30k-syn-reverse "${HALF[@]}" data.src_lang=de data.tgt_lang=en &
   finetune &
@@ -53,7 +55,7 @@ if has translate; then  # both corpora with CTranslate2 int8 exports (the fastes
   done
   python scripts/prepare_data.py experiment=multi30k_bt "${HALF[@]}" data.synthetic.mono="$WORK/mono.de" \
     data.synthetic.models=[outputs/m30k-syn-ct2/reverse] --no-progress
-  python scripts/prepare_data.py experiment=multi30k_student data.local_dir="$M30K" \
+  python scripts/prepare_data.py experiment=multi30k_student "${FIRST[@]}" data.synthetic.mode=replace \
     data.synthetic.models=[outputs/m30k-syn-ct2/teacher] --no-progress
 fi
 if has g2; then  # en->de on the parallel half, with and without the back-translated half
@@ -63,17 +65,17 @@ if has g2; then  # en->de on the parallel half, with and without the back-transl
   wait
 fi
 if has g3; then  # the student on the teacher's translations beside the same student on the references
-  train multi30k_student m30k-syn-student-kd data.local_dir="$M30K" \
+  train multi30k_student m30k-syn-student-kd "${FIRST[@]}" data.synthetic.mode=replace \
     data.synthetic.models=[outputs/m30k-syn-ct2/teacher] &
-  train multi30k_student m30k-syn-student-ref data.local_dir="$M30K" data.source=local &
+  train multi30k_student m30k-syn-student-ref "${FIRST[@]}" data.source=local &
   wait
 fi
 SMALL=(data.local_dir="$M30K" model.d_model=192 model.ffn_dim=768 tokenizer.vocab_size=4000
        trainer.budget_min="${STUDENT_MIN:-40}")
 KD=(data.synthetic.models=[outputs/m30k-syn-ct2/teacher])
 if has g4; then  # the corpus is translated first, so that both students start their clocks together
-  python scripts/prepare_data.py experiment=multi30k_student "${SMALL[@]}" "${KD[@]}" --no-progress
-  train multi30k_student m30k-syn-student-small-kd "${SMALL[@]}" "${KD[@]}" &
+  python scripts/prepare_data.py experiment=multi30k_student "${SMALL[@]}" "${KD[@]}" data.synthetic.mode=replace --no-progress
+  train multi30k_student m30k-syn-student-small-kd "${SMALL[@]}" "${KD[@]}" data.synthetic.mode=replace &
   train multi30k_student m30k-syn-student-small-ref "${SMALL[@]}" data.source=local &
   wait
 fi
