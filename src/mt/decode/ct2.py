@@ -50,6 +50,14 @@ from mt.utils.extras import require
 SENTENCEPIECE_FILE = "sentencepiece.model"
 METADATA_FILE = "mt_export.json"
 
+MODEL_FILE = "model.bin"  # CTranslate2's own weights file
+
+
+def is_ct2_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a CTranslate2 model directory (its weights file), not a checkpoint."""
+    return (Path(path) / MODEL_FILE).is_file()
+
+
 CPU_MAX_BEAM_ROWS = 256
 """Beam rows (sentences x beam size) per batch on CPU: 64 sentences at beam 4. With one batch per
 worker, smaller batches than mt's keep the workers evenly loaded to the end of the input."""
@@ -82,7 +90,7 @@ def load_ct2(model_dir: str | Path, device: str = "auto", *, threads: int = 0, i
     ct2 = require("ctranslate2", "ct2", "backend=ctranslate2")
     model_dir = Path(model_dir)
     meta_path = model_dir / METADATA_FILE
-    if not (model_dir / "model.bin").is_file() or not meta_path.is_file():
+    if not is_ct2_dir(model_dir) or not meta_path.is_file():
         raise MTError(f"{model_dir} is not a CTranslate2 export of an mt model (it needs model.bin and "
                       f"{METADATA_FILE}); write one with: python scripts/export.py checkpoint=PATH "
                       f"format=ctranslate2 output={model_dir}")

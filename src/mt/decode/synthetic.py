@@ -34,6 +34,7 @@ from mt.data.sources.synthetic import BacktranslateSource, DistillSource, Synthe
 from mt.data.text_files import read_lines
 from mt.data.tokenizer import Tokenizer
 from mt.decode.chunks import translate_resumable
+from mt.decode.ct2 import is_ct2_dir, load_ct2, translate_nbest_ct2
 from mt.decode.ct2_convert import export_ctranslate2
 from mt.decode.load import load_for_inference
 from mt.decode.run import translate_nbest
@@ -135,7 +136,7 @@ Translate = Callable[[Sequence[str], int, "bool | tqdm"], list[str]]
 def converted(job: SyntheticJob, syn) -> Path | None:
     """The job's one checkpoint (or Marian directory) as a CTranslate2 int8 model in the job's cache
     directory, converted on first use; None where ``syn.backend`` and this machine choose mt's decoder."""
-    if syn.backend == "mt" or any((m / "model.bin").is_file() for m in job.models):
+    if syn.backend == "mt":
         return None
     if len(job.models) > 1:
         if syn.backend == "ctranslate2":
@@ -150,7 +151,7 @@ def converted(job: SyntheticJob, syn) -> Path | None:
                          "pip install -e '.[ct2]' and data.synthetic.backend=auto converts the checkpoint")
             return None
     target = job.directory / CT2_DIR
-    if not (target / "model.bin").is_file():
+    if not is_ct2_dir(target):
         models, tokenizer, info = load_for_inference(job.models, "cpu")
         tmp = target.with_name(f".{CT2_DIR}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -164,10 +165,8 @@ def converted(job: SyntheticJob, syn) -> Path | None:
 def _translator(job: SyntheticJob, syn) -> tuple[Translate, str]:
     """``(lines, first line index, progress) -> translations`` with the job's models, and the name of
     the backend that translates."""
-    exported = [m for m in job.models if (m / "model.bin").is_file()] or [c for c in [converted(job, syn)] if c]
+    exported = [m for m in job.models if is_ct2_dir(m)] or [c for c in [converted(job, syn)] if c]
     if exported:
-        from mt.decode.ct2 import load_ct2, translate_nbest_ct2
-
         if len(job.models) > 1:
             raise DataError("data.synthetic.models: a CTranslate2 export translates alone (no ensembles)")
         engine = load_ct2(exported[0], syn.decode.device, threads=torch.get_num_threads())
