@@ -14,7 +14,8 @@
 # skipped, so calling the script again after a crash goes on where it stopped (each training run also
 # resumes from its own checkpoints). With TEACHER=path/to.pt the teacher stage is skipped and that
 # checkpoint teaches; with REPEAT=2 the students are named $TAG-student-{$MODE,ref}-2 (another pair of
-# runs from the same teacher and the same translated corpus).
+# runs from the same teacher and the same translated corpus). STUDENT_ARGS="model.encoder_layers=4 ..." are
+# Hydra overrides given to both students (and to the preparation of their data).
 set -euo pipefail
 M30K=$(realpath "${1:-../shared/data/multi30k}")
 TAG=${TAG:-m30k-kd}
@@ -22,6 +23,7 @@ MODE=${MODE:-join}
 STUDENT_MIN=${STUDENT_MIN:-40}
 TEACHER_THREADS=${TEACHER_THREADS:-2}
 SUFFIX=${REPEAT:+-$REPEAT}
+read -r -a EXTRA <<< "${STUDENT_ARGS:-}"
 CHAIN=outputs/$TAG-chain.txt
 mkdir -p outputs
 
@@ -45,7 +47,7 @@ if [[ -z ${TEACHER:-} ]]; then
   TEACHER=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['checkpoint'])" \
     "outputs/multi30k_en_de/$TAG-teacher/results.json")
 fi
-KD=(data.synthetic.models="[$(realpath "$TEACHER")]" data.synthetic.mode="$MODE")
+KD=(data.synthetic.models="[$(realpath "$TEACHER")]" data.synthetic.mode="$MODE" "${EXTRA[@]}")
 STUDENT=$TAG-student-$MODE$SUFFIX
 REF=$TAG-student-ref$SUFFIX
 if ! done_run "multi30k_student/$STUDENT"; then
@@ -59,7 +61,7 @@ if ! done_run "multi30k_student/$STUDENT"; then
   train multi30k_student "$STUDENT" "${KD[@]}" trainer.threads=1 trainer.budget_min="$STUDENT_MIN" &
   student=$!
   if ! done_run "multi30k_student/$REF"; then
-    train multi30k_student "$REF" data.source=local trainer.threads=1 trainer.budget_min="$STUDENT_MIN" &
+    train multi30k_student "$REF" data.source=local "${EXTRA[@]}" trainer.threads=1 trainer.budget_min="$STUDENT_MIN" &
   fi
   wait "$student"
   note "student $STUDENT: $(minutes "$t0" "$(clock)") min"
