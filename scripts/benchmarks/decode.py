@@ -71,6 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CTranslate2 weight type of the export (--backend ctranslate2)")
     parser.add_argument("--ct2-intra-threads", type=int, default=1, help="--backend ctranslate2: threads per "
                         "batch; --threads // this many batches run at once (translate.py ct2_intra_threads)")
+    parser.add_argument("--ct2-beam-rows", type=int, default=None, help="--backend ctranslate2 on CPU: "
+                        "sentences x beam size per batch (default: mt.decode.ct2.CPU_MAX_BEAM_ROWS)")
     parser.add_argument("--baseline", help="--backend ctranslate2|transformers: time mt's decoder on this "
                         "checkpoint instead of --checkpoint (a teacher against its distilled student's export)")
     parser.add_argument("overrides", nargs="*", help="--synthetic: extra Hydra overrides (e.g. model.d_model=64)")
@@ -153,6 +155,11 @@ def run(args: argparse.Namespace) -> dict:
         if not args.checkpoint or device.type != "cpu":
             raise BenchmarkError("--backend needs --checkpoint and runs on the CPU (--device cpu)")
         from benchmarks.decode_export import compare, mt_decoder
+
+        if args.backend == "ctranslate2" and args.ct2_beam_rows is None:
+            from mt.decode.ct2 import CPU_MAX_BEAM_ROWS
+
+            args.ct2_beam_rows = CPU_MAX_BEAM_ROWS
 
         if args.baseline:
             from mt.decode.load import load_for_inference

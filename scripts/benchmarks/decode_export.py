@@ -48,7 +48,8 @@ def _export_decoder(args: argparse.Namespace, cfg, directory: Path):
         from mt.decode.ct2 import load_ct2, translate_nbest_ct2
 
         engine = load_ct2(directory / fmt, "cpu", threads=args.threads, intra_threads=args.ct2_intra_threads)
-        return lambda lines: [hyps[0].text for hyps in translate_nbest_ct2(engine, lines, cfg)]
+        return lambda lines: [hyps[0].text for hyps in
+                              translate_nbest_ct2(engine, lines, cfg, max_beam_rows=args.ct2_beam_rows)]
     from mt.data.tokenizer import Tokenizer
     from mt.export.hf import load_marian, marian_translate
 
@@ -73,7 +74,8 @@ def compare(args: argparse.Namespace, mt_decode, cfg, src: list[str], ref: list[
     name = args.backend
     result = {"workload": f"{args.split} ({len(src)} sentences)", "beam": args.beam, "threads": args.threads,
               "backend": name, "quantization": args.quantization if name == "ctranslate2" else "none",
-              **({"ct2_intra_threads": args.ct2_intra_threads} if name == "ctranslate2" else {}),
+              **({"ct2_intra_threads": args.ct2_intra_threads, "ct2_beam_rows": args.ct2_beam_rows}
+                 if name == "ctranslate2" else {}),
               **_summary("mt", mt_hyps, mt_runs, len(src), ref),
               **_summary(name, other_hyps, other_runs, len(src), ref)}
     result["speedup"] = round(result["mt_seconds"] / result[f"{name}_seconds"], 2)

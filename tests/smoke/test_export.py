@@ -174,6 +174,9 @@ def test_parallel_ctranslate2_workers_match_one_and_leave_torch_threads_alone(ct
     cfg = DecodeConfig(beam_size=4, max_tokens=60)  # several batches per worker
     one = translate_nbest_ct2(load_ct2(ct2_dir, "cpu", threads=1), src, cfg)
     assert [h[0].tokens for h in translate_nbest_ct2(parallel, src, cfg)] == [h[0].tokens for h in one]
+    # Two sentences per batch (8 beam rows at beam 4): the batches change, the translations do not.
+    pairs = translate_nbest_ct2(parallel, src, cfg, max_beam_rows=8)
+    assert [h[0].tokens for h in pairs] == [h[0].tokens for h in one]
     assert load_ct2(ct2_dir, "cpu", threads=2, intra_threads=2).workers == 1
 
 

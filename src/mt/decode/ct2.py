@@ -115,14 +115,16 @@ def load_ct2(model_dir: str | Path, device: str = "auto", *, threads: int = 0, i
 
 
 def translate_nbest_ct2(model: CT2Model, lines: list[str], decode_cfg: DecodeConfig, *,
-                        progress: bool | tqdm = False) -> list[list[Translation]]:
+                        progress: bool | tqdm = False,
+                        max_beam_rows: int = CPU_MAX_BEAM_ROWS) -> list[list[Translation]]:
     """Up to ``decode_cfg.nbest`` translations of every line, best first, in input order: the same
-    contract as ``mt.decode.run.translate_nbest``."""
+    contract as ``mt.decode.run.translate_nbest``. On CPU a batch holds at most ``max_beam_rows``
+    sentences x beam size."""
     if decode_cfg.precision != "fp32":
         raise MTError(f"decode.precision={decode_cfg.precision} does not apply to backend=ctranslate2: the "
                       f"weight type is chosen at export (quantization=int8|int8_float16|float16)")
     limit = min(MAX_SOURCE_TOKENS, model.max_positions) - 1  # room for EOS
-    max_sentences = None if model.device == "cuda" else max(1, CPU_MAX_BEAM_ROWS // decode_cfg.beam_size)
+    max_sentences = None if model.device == "cuda" else max(1, max_beam_rows // decode_cfg.beam_size)
     return translate_with(lambda batch: search_batch(model, batch, decode_cfg), model.tokenizer, lines,
                           max_source_tokens=limit, max_tokens=decode_cfg.max_tokens,
                           max_sentences=max_sentences, progress=progress, workers=model.workers)
