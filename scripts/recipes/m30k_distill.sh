@@ -14,7 +14,7 @@
 # skipped, so calling the script again after a crash goes on where it stopped (each training run also
 # resumes from its own checkpoints). With TEACHER=path/to.pt the teacher stage is skipped and that
 # checkpoint teaches; with REPEAT=2 the students are named $TAG-student-{$MODE,ref}-2 (another pair of
-# runs from the same teacher and the same translated corpus). STUDENT_ARGS="model.encoder_layers=4 ..." are
+# runs from the same teacher and the same translated corpus). STUDENT_ARGS="model.encoder_layers=6 ..." are
 # Hydra overrides given to both students (and to the preparation of their data).
 set -euo pipefail
 M30K=$(realpath "${1:-../shared/data/multi30k}")

@@ -5,7 +5,7 @@
 # busy and the runs compared with each other (bt and half; student-kd and student-ref) share it alike.
 # Stages (STAGES="..."): split, g1 (reverse model, fine-tuning), translate, g2 (with and without
 # back-translation), g3 (the student with and without distillation), finetune (alone), g4 (a smaller
-# student, d 192 with its own 4k BPE, for $STUDENT_MIN minutes, with and without distillation), g5 (the
+# student, 6+1 at d 192 with its own 4k BPE, for $STUDENT_MIN minutes, with and without distillation), g5 (the
 # same student on the references joined by the teacher's translations, data.synthetic.mode=join).
 #
 #   bash scripts/recipes/m30k_synthetic.sh TEACHER.pt [M30K_DIR]
@@ -70,7 +70,7 @@ if has g3; then  # the student on the teacher's translations beside the same stu
   train multi30k_student m30k-syn-student-ref "${FIRST[@]}" data.source=local &
   wait
 fi
-SMALL=(data.local_dir="$M30K" model.d_model=192 model.ffn_dim=768 tokenizer.vocab_size=4000
+SMALL=(data.local_dir="$M30K" model.d_model=192 model.ffn_dim=768 model.encoder_layers=6 tokenizer.vocab_size=4000
        trainer.budget_min="${STUDENT_MIN:-40}")
 KD=(data.synthetic.models=[outputs/m30k-syn-ct2/teacher])
 if has g4; then  # the corpus is translated first, so that both students start their clocks together
