@@ -60,9 +60,9 @@ def is_ct2_dir(path: str | Path) -> bool:
 
 CPU_MAX_BEAM_ROWS = 128
 """Beam rows (sentences x beam size) per batch on CPU: 32 sentences at beam 4. With one batch per
-worker, smaller batches than mt's keep the workers evenly loaded to the end of the input; on Multi30k
-32 sentences were 6% faster than 64 for a 3+3 d 256 int8 model and 10% for a 6+1 d 192 one
-(docs/benchmarks.md, "Distilling from the recipe's teacher")."""
+worker, smaller batches than mt's keep the workers evenly loaded to the end of the input. On Multi30k
+test, 32 sentences were about 2% faster than 64 for a 6+1 d 192 int8 student (median of three rounds)
+and as fast for a 3+3 d 256 model (docs/benchmarks.md, "Distilling from the recipe's teacher")."""
 
 
 class CT2Model:
