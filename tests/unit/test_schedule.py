@@ -5,6 +5,8 @@ import math
 import pytest
 
 from mt.config import ConfigError, OptimConfig, TrainConfig, TrainerConfig, validate
+from mt.train import clock as clock_module
+from mt.train.clock import TrainClock
 from mt.train.optim import lr_at
 from mt.train.schedule import Schedule, stop_report
 
@@ -112,3 +114,56 @@ def test_budget_config_errors(optim, trainer, message):
     cfg = TrainConfig(optim=OptimConfig(**optim), trainer=TrainerConfig(**trainer))
     with pytest.raises(ConfigError, match=message):
         validate(cfg)
+
+
+class _Time:
+    """Stands in for the ``time`` module of ``mt.train.clock``: only the test advances it."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def _run_updates(monkeypatch, schedule: Schedule, fake: _Time, durations: list[float], *, step: int = 0,
+                 train_time_s: float = 0.0) -> list[float]:
+    """The trainer's loop on a fake clock: plan the update's end, take the learning rate there, run
+    the update for its duration, record it. Returns the learning rates."""
+    monkeypatch.setattr(clock_module, "time", fake)
+    clock = TrainClock(schedule, agree=False)
+    clock.load(train_time_s)
+    clock.start()
+    lrs = []
+    for duration in durations:
+        step += 1
+        started = clock.plan_update()
+        lrs.append(schedule.lr(step, clock.update_end_s))
+        fake.now += duration
+        clock.update_ended(started)
+        schedule.update_done(step, clock.update_end_s)
+    return lrs
+
+
+def test_budget_lr_never_rises_when_a_fast_update_follows_a_slow_one(monkeypatch):
+    """Six updates of 1 s, then one of 3 s (6-9 s) and one of 0.5 s (planned to end at 12 s, ended at
+    9.5 s): the next update is planned to end at 10 s, before the end planned for the one before it.
+    Its learning rate stays where the decay had gone instead of rising back."""
+    schedule = Schedule(COSINE, max_steps=100_000, budget_s=104.0)
+    lrs = _run_updates(monkeypatch, schedule, _Time(), [1.0] * 6 + [3.0, 0.5, 1.0, 1.0])
+    after_warmup = lrs[4:]
+    assert all(b <= a for a, b in zip(after_warmup, after_warmup[1:], strict=False)), after_warmup
+    assert lrs[8] == pytest.approx(lrs[7])  # planned for 10 s, the decay stood at 12 s already
+
+
+def test_budget_lr_never_rises_across_a_resume(monkeypatch):
+    """A run stopped right after a 3 s update, then resumed by a fresh process: its first update has
+    no duration to plan with, and is planned to end when it starts, before the end planned for the
+    last update of the first process. The schedule's state keeps how far the decay had gone."""
+    fake = _Time()
+    first = Schedule(COSINE, max_steps=100_000, budget_s=104.0)
+    lrs = _run_updates(monkeypatch, first, fake, [1.0] * 6 + [1.0, 3.0, 0.5])
+    resumed = Schedule(COSINE, max_steps=100_000, budget_s=104.0)
+    resumed.load_state_dict(first.state_dict())
+    later = _run_updates(monkeypatch, resumed, _Time(), [1.0, 1.0], step=len(lrs), train_time_s=fake.now)
+    assert later[0] <= lrs[-1] and later[1] <= later[0], (lrs, later)

@@ -12,7 +12,10 @@ ends. Data preparation before the first update and the test scoring after traini
 
 Each validation moves that deadline a little (a faster one later, a slower one earlier). The decay
 then bends towards the new deadline from where it stands, so the learning rate never jumps, and
-never rises after warm-up.
+never rises after warm-up. Each update's end is a plan (now plus the previous update's duration), and
+a fast update after a slow one plans an earlier end than the one before it: the decay keeps the
+furthest progress an update has run at (``reached``, kept in the checkpoint), so such timing noise
+holds the learning rate still instead of raising it, in one process and across a resume.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class Schedule:
     anchor: tuple[float, float] | None = None
     """(elapsed seconds, time progress) from which the time decay runs on to the deadline, set when
     the deadline moved after warm-up; None: it runs from the end of warm-up at progress 0."""
+    reached: float = 0.0
+    """The furthest time progress a finished update ran at: the decay never goes back below it."""
 
     def __post_init__(self) -> None:
         if self.optim.warmup_steps <= 0 and self.warmup_end_s is None:
@@ -66,7 +71,7 @@ class Schedule:
         by_steps = step_progress(step, self.optim, self.max_steps)
         if not self.budget_s or self.warmup_end_s is None:
             return by_steps
-        return min(1.0, max(by_steps, self._time_progress(elapsed_s), 0.0))
+        return min(1.0, max(by_steps, self._time_progress(elapsed_s), self.reached, 0.0))
 
     def _time_progress(self, elapsed_s: float) -> float:
         """Linear in time from the anchor (or the end of warm-up) to 1 at the deadline."""
@@ -82,7 +87,8 @@ class Schedule:
         if reserve_s == self.reserve_s:
             return
         if self.budget_s and self.warmup_end_s is not None:
-            self.anchor = (at_s, min(1.0, max(0.0, self._time_progress(at_s))))
+            # From the progress the update would run at, the reached one included: no rise after it.
+            self.anchor = (at_s, min(1.0, max(0.0, self._time_progress(at_s), self.reached)))
         self.reserve_s = reserve_s
 
     def lr(self, step: int, elapsed_s: float) -> float:
@@ -91,19 +97,23 @@ class Schedule:
         return lr if lr is not None else decay_lr(step, self.optim, self.progress(step, elapsed_s))
 
     def update_done(self, step: int, elapsed_s: float) -> None:
-        """Record the end of update ``step``; the time decay starts when warm-up is over."""
+        """Record the end of update ``step`` (the end it was planned for); the time decay starts when
+        warm-up is over, and never goes back below the progress this update ran at."""
         if self.warmup_end_s is None and step >= self.optim.warmup_steps:
             self.warmup_end_s = elapsed_s
+        elif self.budget_s and self.warmup_end_s is not None:
+            self.reached = min(1.0, max(self.reached, self._time_progress(elapsed_s)))
 
     def state_dict(self) -> dict:
         return {"warmup_end_s": self.warmup_end_s, "reserve_s": self.reserve_s,
-                "anchor": None if self.anchor is None else list(self.anchor)}
+                "anchor": None if self.anchor is None else list(self.anchor), "reached": self.reached}
 
     def load_state_dict(self, state: dict) -> None:
         self.warmup_end_s = state.get("warmup_end_s", self.warmup_end_s)
         self.reserve_s = state.get("reserve_s", 0.0)
         anchor = state.get("anchor")
         self.anchor = None if anchor is None else (float(anchor[0]), float(anchor[1]))
+        self.reached = float(state.get("reached", 0.0))  # 0 from a checkpoint written before it was kept
 
 
 _BOUNDS = {  # stop reason -> (config key, what the bound is)
