@@ -19,6 +19,10 @@ SentencePiece model); only the search of a batch is CTranslate2's. Its rules are
   remains different: at the limit, mt ends every live beam while CTranslate2 ends the ``beam_size``
   best candidates, so the two can keep a different last hypothesis.
 * **Forbidden tokens.** PAD and BOS are never generated; EOS not before ``decode.min_len`` tokens.
+* **Strategy.** The one ``mt.decode.search.SEARCH`` would run (``search_name``): greedy, beam or
+  sampling (``CT2_SEARCH``); a strategy CTranslate2 has no options for is refused, not run as another.
+* **Sampling seed.** ``seed_sampling`` makes draws repeatable (``data.synthetic.seed`` per chunk, as
+  ``torch.manual_seed`` for mt's decoder); seeded sampling then runs one batch at a time.
 
 On CPU, batches run side by side on CTranslate2 workers (its ``inter_threads``), each with
 ``intra_threads`` threads (default 1): for a model of this size, one thread per batch and one batch
@@ -32,6 +36,7 @@ hypotheses at its last step (CTranslate2 keeps its ``beam_size`` best by its own
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +46,7 @@ from tqdm import tqdm
 from mt.config import DecodeConfig
 from mt.data.tokenizer import Tokenizer
 from mt.decode.lines import MAX_SOURCE_TOKENS, Translation, translate_with
-from mt.decode.search import Hypothesis, max_output_lengths, normalized_score, search_for
+from mt.decode.search import Hypothesis, max_output_lengths, normalized_score, search_for, search_name
 from mt.utils.cpu import usable_cores
 from mt.utils.errors import MTError
 from mt.utils.extras import require
@@ -69,10 +74,13 @@ class CT2Model:
     """A loaded CTranslate2 export: the translator, its SentencePiece model and the export metadata."""
 
     def __init__(self, translator: Any, tokenizer: Tokenizer, meta: dict[str, Any], device: str,
-                 workers: int = 1):
+                 workers: int = 1, one_worker: Callable[[], Any] | None = None):
         self.translator, self.tokenizer, self.meta, self.device = translator, tokenizer, meta, device
         self.workers = workers
         """How many batches the translator runs at once (its ``inter_threads``)."""
+        self.one_worker = one_worker
+        """Builds a fresh translator of the same model with one worker and all the threads
+        (``seed_sampling``)."""
         self.pieces = [tokenizer.id_to_piece(i) for i in range(tokenizer.vocab_size)]
         self.piece_ids = {piece: i for i, piece in enumerate(self.pieces)}
         self.max_positions = int(meta["max_positions"])
@@ -105,13 +113,30 @@ def load_ct2(model_dir: str | Path, device: str = "auto", *, threads: int = 0, i
     if intra_threads < 1:
         raise MTError(f"ct2_intra_threads={intra_threads} must be at least 1")
     workers = max(1, threads // intra_threads) if device == "cpu" else 1
-    torch_threads = torch.get_num_threads()
-    translator = ct2.Translator(str(model_dir), device=device, compute_type=compute_type,
-                                inter_threads=workers, intra_threads=min(intra_threads, threads))
-    # Creating the translator can leave this thread's OpenMP team at one thread, which would slow
-    # any PyTorch work done afterwards in the process (mt's own decoder timed against it, say).
-    torch.set_num_threads(torch_threads)
-    return CT2Model(translator, tokenizer, meta, device, workers)
+
+    def new_translator(inter_threads: int, intra: int) -> Any:
+        torch_threads = torch.get_num_threads()
+        translator = ct2.Translator(str(model_dir), device=device, compute_type=compute_type,
+                                    inter_threads=inter_threads, intra_threads=intra)
+        # Creating the translator can leave this thread's OpenMP team at one thread, which would slow
+        # any PyTorch work done afterwards in the process (mt's own decoder timed against it, say).
+        torch.set_num_threads(torch_threads)
+        return translator
+    return CT2Model(new_translator(workers, min(intra_threads, threads)), tokenizer, meta, device, workers,
+                    one_worker=lambda: new_translator(1, threads))
+
+
+def seed_sampling(model: CT2Model, seed: int) -> None:
+    """Start the draws of ``decode.sampling`` from ``seed``, as ``torch.manual_seed`` does for mt's
+    decoder: the same seed, lines and settings give the same samples.
+
+    CTranslate2 seeds each worker thread's generator once, from the seed set last, when the thread
+    first draws: a translator that has drawn before ignores a new seed, so a fresh one is built. It has
+    one worker with all the threads: with several, which worker (and generator) gets a batch is a race."""
+    require("ctranslate2", "ct2", "backend=ctranslate2").set_random_seed(seed)
+    model.translator = None  # the old workers end before the new ones start
+    model.translator = model.one_worker()
+    model.workers = 1
 
 
 def translate_nbest_ct2(model: CT2Model, lines: list[str], decode_cfg: DecodeConfig, *,
@@ -123,11 +148,35 @@ def translate_nbest_ct2(model: CT2Model, lines: list[str], decode_cfg: DecodeCon
     if decode_cfg.precision != "fp32":
         raise MTError(f"decode.precision={decode_cfg.precision} does not apply to backend=ctranslate2: the "
                       f"weight type is chosen at export (quantization=int8|int8_float16|float16)")
+    search_options(decode_cfg)  # a strategy this backend cannot run fails before any work
     limit = min(MAX_SOURCE_TOKENS, model.max_positions) - 1  # room for EOS
     max_sentences = None if model.device == "cuda" else max(1, max_beam_rows // decode_cfg.beam_size)
     return translate_with(lambda batch: search_batch(model, batch, decode_cfg), model.tokenizer, lines,
                           max_source_tokens=limit, max_tokens=decode_cfg.max_tokens,
                           max_sentences=max_sentences, progress=progress, workers=model.workers)
+
+
+CT2_SEARCH: dict[str, Callable[[DecodeConfig], dict[str, Any]]] = {
+    "greedy": lambda cfg: {"beam_size": 1, "num_hypotheses": 1},
+    # Every finished hypothesis, ranked again by mt's length penalty (see the module docstring).
+    "beam": lambda cfg: {"beam_size": cfg.beam_size, "num_hypotheses": cfg.beam_size},
+    # CTranslate2's topk 0 is also the whole distribution.
+    "sample": lambda cfg: {"beam_size": 1, "num_hypotheses": 1, "sampling_topk": cfg.sampling_topk,
+                           "sampling_temperature": cfg.sampling_temperature},
+}
+"""``translate_batch`` options of the strategies of ``mt.decode.search.SEARCH`` that CTranslate2 runs,
+by the same keys."""
+
+
+def search_options(cfg: DecodeConfig) -> dict[str, Any]:
+    """``translate_batch`` options of the strategy ``SEARCH`` decodes ``cfg`` with (``search_name``),
+    so that both backends run the same search; an MTError for one CTranslate2 cannot run."""
+    name = search_name(cfg)
+    if name not in CT2_SEARCH:
+        raise MTError(f"backend=ctranslate2 cannot run the search strategy {name!r} that the decode settings "
+                      f"choose (decode.sampling, decode.beam_size, ...); it runs {', '.join(sorted(CT2_SEARCH))}. "
+                      f"Decode with backend=mt (data.synthetic.backend=mt for a translated corpus)")
+    return CT2_SEARCH[name](cfg)
 
 
 def search_batch(model: CT2Model, src_ids: list[list[int]], cfg: DecodeConfig) -> list[list[Hypothesis]]:
@@ -179,12 +228,8 @@ def _translate(model: CT2Model, src_ids: list[list[int]], cfg: DecodeConfig,
     """One ``translate_batch`` call with at most ``max_len`` target tokens; every finished
     hypothesis of each sentence, ranked by mt's length-normalised score."""
     tok = model.tokenizer
-    beams = 1 if cfg.sampling else cfg.beam_size
-    sampling = dict(sampling_topk=cfg.sampling_topk, sampling_temperature=cfg.sampling_temperature) \
-        if cfg.sampling else {}  # CTranslate2's topk 0 is also the whole distribution
     results = model.translator.translate_batch(
-        [[model.pieces[i] for i in ids] for ids in src_ids], **sampling,
-        beam_size=beams, num_hypotheses=beams, length_penalty=1.0,
+        [[model.pieces[i] for i in ids] for ids in src_ids], **search_options(cfg), length_penalty=1.0,
         max_decoding_length=max(max_len, 1), min_decoding_length=min(cfg.min_len, max(max_len, 1)),
         suppress_sequences=[[model.pieces[tok.pad_id]], [model.pieces[tok.bos_id]]],
         max_input_length=0, return_scores=True, no_repeat_ngram_size=cfg.no_repeat_ngram_size,
