@@ -157,3 +157,45 @@ def test_a_checkpoint_is_converted_to_ctranslate2_on_cpu(corpus, tmp_path, caplo
     ensemble = dataclasses.replace(auto.synthetic, models=[str(corpus / "model.pt")] * 2, backend="ctranslate2")
     with pytest.raises(DataError, match="backend=ctranslate2 converts one checkpoint"):
         build_synthetic(dataclasses.replace(auto, synthetic=ensemble), corpus, progress=False)
+
+
+def test_the_corpus_is_named_by_the_backend_that_translates(corpus, monkeypatch):
+    """backend=auto is resolved before the corpus's cache key is computed: on a GPU machine mt's
+    decoder translates (the corpus of backend=mt), on CPU with CTranslate2 installed the conversion
+    does (the corpus of backend=ctranslate2); they are two corpora, not one."""
+    pytest.importorskip("ctranslate2")
+
+    def directory(backend: str) -> Path:
+        return source_for(_cfg(corpus, "distill", backend=backend), corpus).job().directory
+
+    mt_dir, ct2_dir = directory("mt"), directory("ctranslate2")
+    assert mt_dir != ct2_dir
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    assert directory("auto") == mt_dir
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert directory("auto") == ct2_dir
+    ensemble = dataclasses.replace(_cfg(corpus, "distill").synthetic, models=[str(corpus / "model.pt")] * 2)
+    as_mt = dataclasses.replace(ensemble, backend="mt")
+    jobs = [source_for(dataclasses.replace(_cfg(corpus, "distill"), synthetic=s), corpus).job() for s in (ensemble, as_mt)]
+    assert jobs[0].directory == jobs[1].directory  # an ensemble always translates with mt's decoder
+
+
+def test_sampling_with_ctranslate2_draws_the_same_corpus_from_the_same_seed(corpus, tmp_path):
+    """data.synthetic.seed seeds each chunk's draws on the CTranslate2 path too: a corpus built again
+    (here in another cache directory) is the same; another seed draws another corpus."""
+    pytest.importorskip("ctranslate2")
+    tok = train_tokenizer([corpus / "train.en", corpus / "train.de"],
+                          TokenizerConfig(vocab_size=60, byte_fallback=False), tmp_path / "spm")
+    make_checkpoint(corpus / "model.pt", tok)
+    sampled = DecodeConfig(sampling=True, device="cpu", max_len_a=0.0, max_len_b=8)
+
+    def build(seed: int, cache: str) -> str:
+        cfg = dataclasses.replace(_cfg(corpus, "distill", decode=sampled, seed=seed, chunk_lines=3),
+                                  cache_dir=str(tmp_path / cache))
+        out = build_synthetic(cfg, corpus, progress=False)
+        assert (out.parent / CT2_DIR).is_dir()
+        return out.read_text(encoding="utf-8")
+
+    first = build(1, "a")
+    assert build(1, "b") == first
+    assert build(2, "c") != first

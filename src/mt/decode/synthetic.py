@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 import math
 import os
 import shutil
@@ -30,11 +29,17 @@ from tqdm import tqdm
 from mt.config import DataConfig
 from mt.data.errors import DataError
 from mt.data.sources import source_for
-from mt.data.sources.synthetic import BacktranslateSource, DistillSource, SyntheticJob, SyntheticSource
+from mt.data.sources.synthetic import (
+    BacktranslateSource,
+    DistillSource,
+    SyntheticJob,
+    SyntheticSource,
+    synthetic_backend,
+)
 from mt.data.text_files import read_lines
 from mt.data.tokenizer import Tokenizer
 from mt.decode.chunks import translate_resumable
-from mt.decode.ct2 import is_ct2_dir, load_ct2, translate_nbest_ct2
+from mt.decode.ct2 import is_ct2_dir, load_ct2, seed_sampling, translate_nbest_ct2
 from mt.decode.ct2_convert import export_ctranslate2
 from mt.decode.load import load_for_inference
 from mt.decode.run import translate_nbest
@@ -135,21 +140,18 @@ Translate = Callable[[Sequence[str], int, "bool | tqdm"], list[str]]
 
 def converted(job: SyntheticJob, syn) -> Path | None:
     """The job's one checkpoint (or Marian directory) as a CTranslate2 int8 model in the job's cache
-    directory, converted on first use; None where ``syn.backend`` and this machine choose mt's decoder."""
-    if syn.backend == "mt":
+    directory, converted on first use; None where ``syn.backend`` and this machine choose mt's decoder
+    (``synthetic_backend``, the rule that names the corpus)."""
+    if synthetic_backend(syn) == "mt":
+        one_on_cpu = len(job.models) == 1 and resolve_device(
+            syn.decode.device, key="data.synthetic.decode.device").type == "cpu"
+        if syn.backend == "auto" and one_on_cpu:  # auto chose mt: CTranslate2 is not installed
+            log.info("on CPU, CTranslate2 translates several times faster than mt's decoder: "
+                     "pip install -e '.[ct2]' and data.synthetic.backend=auto converts the checkpoint")
         return None
     if len(job.models) > 1:
-        if syn.backend == "ctranslate2":
-            raise DataError("data.synthetic.backend=ctranslate2 converts one checkpoint; an ensemble of "
-                            f"{len(job.models)} translates with backend=mt (or auto)")
-        return None
-    if syn.backend == "auto":
-        device = resolve_device(syn.decode.device, key="data.synthetic.decode.device")
-        if device.type != "cpu" or importlib.util.find_spec("ctranslate2") is None:
-            if device.type == "cpu":
-                log.info("on CPU, CTranslate2 translates several times faster than mt's decoder: "
-                         "pip install -e '.[ct2]' and data.synthetic.backend=auto converts the checkpoint")
-            return None
+        raise DataError("data.synthetic.backend=ctranslate2 converts one checkpoint; an ensemble of "
+                        f"{len(job.models)} translates with backend=mt (or auto)")
     target = job.directory / CT2_DIR
     if not is_ct2_dir(target):
         models, tokenizer, info = load_for_inference(job.models, "cpu")
@@ -172,16 +174,18 @@ def _translator(job: SyntheticJob, syn) -> tuple[Translate, str]:
         engine = load_ct2(exported[0], syn.decode.device, threads=torch.get_num_threads())
         tokenizer, pair = engine.tokenizer, (engine.info["src_lang"], engine.info["tgt_lang"])
         nbest = functools.partial(translate_nbest_ct2, engine, decode_cfg=syn.decode)
+        reseed = functools.partial(seed_sampling, engine)
         backend = f"ctranslate2 ({engine.meta.get('quantization', '?')})"
     else:
         models, tokenizer, info = load_for_inference(job.models, syn.decode.device)
         pair = (info["src_lang"], info["tgt_lang"])
         nbest = functools.partial(translate_nbest, models, tokenizer, decode_cfg=syn.decode)
+        reseed = torch.manual_seed
         backend = "mt"
     check_models(job, pair, tokenizer)
 
     def translate(lines: Sequence[str], start: int, progress: bool | tqdm) -> list[str]:
         if syn.decode.sampling:
-            torch.manual_seed(syn.seed + start)  # the same draws when a chunk is translated again
+            reseed(syn.seed + start)  # the same draws when a chunk is translated again
         return [hyps[0].text for hyps in nbest(lines=list(lines), progress=progress)]
     return translate, backend

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mt.config import DataConfig
+from mt.config import DataConfig, SyntheticConfig
 from mt.data.errors import DataError
 from mt.data.sources.base import Source
 from mt.data.text_files import read_lines
@@ -108,13 +109,13 @@ class SyntheticSource(Source):
 
     def job_directory(self, input_digest: str) -> Path:
         """``<cache>/synthetic/<kind>-<hash>``: the hash of the models' and the input's digests, the
-        decoding settings and the backend asked for."""
+        decoding settings and the backend that translates (``synthetic_backend``)."""
         syn = self.cfg.synthetic
         if not syn.models:
             raise DataError(f"data.source={self.kind} needs data.synthetic.models (a checkpoint, or several)")
         models = [self.input_path(m) for m in syn.models]
         payload = {"kind": self.kind, "input": input_digest, "models": [_model_digest(m) for m in models],
-                   "decode": dataclasses.asdict(syn.decode), "seed": syn.seed, "backend": syn.backend}
+                   "decode": dataclasses.asdict(syn.decode), "seed": syn.seed, "backend": synthetic_backend(syn)}
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
         root = Path(self.cfg.cache_dir).expanduser()
         root = root if root.is_absolute() else self.input_path(str(root))
@@ -122,6 +123,23 @@ class SyntheticSource(Source):
 
     def tagged(self, text: str) -> str:
         return f"{self.cfg.synthetic.tag} {text}" if self.cfg.synthetic.tag else text
+
+
+def synthetic_backend(syn: SyntheticConfig) -> str:
+    """What translates the corpus, ``mt`` or ``ctranslate2``: ``synthetic.backend`` with ``auto``
+    resolved on this machine (one checkpoint on CPU with CTranslate2 installed: ``ctranslate2``). The
+    corpus is named by it, so that a GPU run with mt's decoder and a CPU run with the CTranslate2
+    conversion, which translate differently, do not share one corpus. Decoding follows the same rule
+    (``mt.decode.synthetic.converted``); CTranslate2 export directories named in ``models`` translate
+    with CTranslate2 whatever it says (their digest names their corpus)."""
+    if syn.backend != "auto":
+        return syn.backend
+    if len(syn.models) > 1:
+        return "mt"  # CTranslate2 translates no ensembles
+    from mt.utils.device import resolve_device  # torch, only where the device must be known
+
+    device = resolve_device(syn.decode.device, key="data.synthetic.decode.device")
+    return "ctranslate2" if device.type == "cpu" and importlib.util.find_spec("ctranslate2") else "mt"
 
 
 def _model_digest(path: Path) -> str:
