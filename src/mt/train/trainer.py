@@ -205,7 +205,8 @@ class Trainer:
             try:
                 loss, nll = self.forward_backward(batch.to(self.device, non_blocking=True),
                                                   sync=i == len(batches) - 1)
-            except torch.OutOfMemoryError:
+            # torch.cuda's name: torch.OutOfMemoryError (the same class) is newer than the floor, torch 2.4.
+            except torch.cuda.OutOfMemoryError:
                 raise out_of_memory(self.step, batch, self.tc, self.ckpt_dir / LAST) from None
             loss_sum, nll_sum = loss_sum + loss, nll_sum + nll
         total_tokens, total_sents = (int(n) for n in counts())
