@@ -36,6 +36,14 @@ train() {  # experiment run_id overrides... -> outputs/<experiment>/<run_id>/tra
   python train.py experiment="$exp" run_id="$id" data.local_dir="$M30K" trainer.progress=false "$@" \
     > "outputs/.$id.out" 2>&1
 }
+joined() {  # run_id pid: wait for a run started in the background; a failed one is named, with its log
+  local status=0
+  wait "$2" || status=$?
+  if (( status != 0 )); then
+    echo "m30k_distill.sh: the run $1 failed (exit status $status); its log: outputs/.$1.out" >&2
+  fi
+  return "$status"
+}
 
 if [[ -z ${TEACHER:-} ]]; then
   if ! done_run "multi30k_en_de/$TAG-teacher"; then
@@ -60,10 +68,23 @@ if ! done_run "multi30k_student/$STUDENT"; then
   t0=$(clock)
   train multi30k_student "$STUDENT" "${KD[@]}" trainer.threads=1 trainer.budget_min="$STUDENT_MIN" &
   student=$!
+  ref=""
   if ! done_run "multi30k_student/$REF"; then
     train multi30k_student "$REF" data.source=local "${EXTRA[@]}" trainer.threads=1 trainer.budget_min="$STUDENT_MIN" &
+    ref=$!
   fi
-  wait "$student"
-  note "student $STUDENT: $(minutes "$t0" "$(clock)") min"
-  wait
+  # Each run is waited for by its pid and both are waited for (a bare `wait` returns 0 whatever the
+  # runs returned, so a failed twin on the references went unnoticed); then either failure fails the chain.
+  failed=0
+  if joined "$STUDENT" "$student"; then
+    note "student $STUDENT: $(minutes "$t0" "$(clock)") min"
+  else
+    failed=1
+  fi
+  if [[ -n $ref ]] && ! joined "$REF" "$ref"; then
+    failed=1
+  fi
+  if (( failed )); then
+    exit 1
+  fi
 fi
