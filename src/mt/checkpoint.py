@@ -6,8 +6,10 @@ by the trainer (``mt.train.trainer``):
 
     model           state dict of the unwrapped model (no ``module.``/``_orig_mod.`` prefixes)
     model_config    dict of ``ModelConfig`` fields
-    vocab           {"size", "pad_id", "unk_id", "bos_id", "eos_id"}
-    tokenizer       {"model": uint8 tensor of the SentencePiece model, "path": str}
+    vocab           {"size", "pad_id", "unk_id", "bos_id", "eos_id"}, and "src_size" for separate
+                    source and target vocabularies
+    tokenizer       {"model": uint8 tensor of the SentencePiece model (the source's, for separate
+                    vocabularies), "target_model": the target's (separate vocabularies only), "path": str}
     src_lang, tgt_lang, config (the whole resolved train config as plain data)
     optimizer, scaler, trainer (step, epoch, sampler position, ...), rng   (training state; the
                     learning-rate schedule is a pure function of the step, so it has no state)

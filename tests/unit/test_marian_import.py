@@ -18,7 +18,7 @@ import sentencepiece as spm
 import torch
 
 from mt.config import DecodeConfig, ModelConfig
-from mt.data.tokenizer import Tokenizer, existing_model_bytes
+from mt.data.tokenizer import Tokenizer, existing_models
 from mt.decode.load import load_model, read_model_state
 from mt.decode.run import translate_nbest
 from mt.model import VocabInfo, build_model
@@ -86,7 +86,7 @@ def test_greedy_output_equals_transformers_generate(opus_dir):
     assert (state["vocab"]["pad_id"], state["vocab"]["bos_id"], state["vocab"]["eos_id"]) == (
         state["vocab"]["size"] - 1, state["vocab"]["size"] - 1, 0)
     model = load_model(state, opus_dir).eval()
-    tokenizer = Tokenizer.from_bytes(existing_model_bytes(opus_dir))
+    tokenizer = Tokenizer.from_bytes(*existing_models(opus_dir))
     hf_tok = transformers.MarianTokenizer.from_pretrained(str(opus_dir))
     hf = transformers.MarianMTModel.from_pretrained(str(opus_dir)).eval()
     lines = _lines()

@@ -22,7 +22,7 @@ from mt.config.schema import (
     TrainerConfig,
     TranslateConfig,
 )
-from mt.utils.languages import language
+from mt.utils.languages import language, same_language
 
 # data.source and export's format are checked against their registries (mt.data.sources.SOURCES,
 # mt.export.run.FORMATS) where those are read, before any work: the keys are the one list.
@@ -80,8 +80,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if len(cfg.optim.betas) != 2:
         raise ConfigError(f"optim.betas={cfg.optim.betas!r} must have two values")
     _validate_pairs(cfg.data)
-    if cfg.data.src_lang == cfg.data.tgt_lang and not cfg.data.pairs:
-        raise ConfigError(f"data.src_lang and data.tgt_lang are both {cfg.data.src_lang!r}")
+    if same_language(cfg.data.src_lang, cfg.data.tgt_lang) and not cfg.data.pairs:  # also zh and zho
+        raise ConfigError(f"data.src_lang={cfg.data.src_lang!r} and data.tgt_lang={cfg.data.tgt_lang!r} name "
+                          f"the same language")
     if cfg.data.source == "local" and not cfg.data.local_dir:
         raise ConfigError("data.source=local needs data.local_dir (a directory with the parallel files)")
     _validate_decode(cfg.decode)
@@ -93,23 +94,35 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.data.synthetic.ratio is not None and not cfg.data.synthetic.ratio > 0:
         raise ConfigError(f"data.synthetic.ratio={cfg.data.synthetic.ratio!r} must be positive, or null for all")
     _validate_bounds(cfg)
-    if cfg.tokenizer.character_coverage is None:  # from the languages (mt.utils.languages)
-        langs = {lang for pair in cfg.data.pairs for lang in pair.split("-")} or {cfg.data.src_lang,
-                                                                                   cfg.data.tgt_lang}
-        cfg.tokenizer.character_coverage = min(language(lang).character_coverage for lang in langs)
-    if not 0.0 < cfg.tokenizer.character_coverage <= 1.0:
-        raise ConfigError(f"tokenizer.character_coverage={cfg.tokenizer.character_coverage!r} must be in (0, 1]")
-    if cfg.tokenizer.vocab_size > 65535 * 16:
-        raise ConfigError(f"tokenizer.vocab_size={cfg.tokenizer.vocab_size} is implausibly large")
+    _validate_tokenizer(cfg)
     if cfg.trainer.init_from and not cfg.tokenizer.from_model:
         cfg.tokenizer.from_model = cfg.trainer.init_from  # a model keeps the vocabulary it was trained with
     return cfg
 
 
+def _validate_tokenizer(cfg: TrainConfig) -> None:
+    """Sizes and coverage; a joint model's null coverage is resolved here from its languages (each
+    side's, with ``tokenizer.joint=false``, when that side's model is trained)."""
+    tok = cfg.tokenizer
+    if tok.character_coverage is None and tok.joint:  # from the languages (mt.utils.languages)
+        langs = {lang for pair in cfg.data.pairs for lang in pair.split("-")} or {cfg.data.src_lang,
+                                                                                   cfg.data.tgt_lang}
+        tok.character_coverage = min(language(lang).character_coverage for lang in langs)
+    if tok.character_coverage is not None and not 0.0 < tok.character_coverage <= 1.0:
+        raise ConfigError(f"tokenizer.character_coverage={tok.character_coverage!r} must be in (0, 1]")
+    for key in ("vocab_size", "src_vocab_size", "tgt_vocab_size"):
+        size = getattr(tok, key)
+        if size is not None and not 8 <= size <= 65535 * 16:
+            raise ConfigError(f"tokenizer.{key}={size} must be between 8 and {65535 * 16}")
+        if key != "vocab_size" and size is not None and tok.joint:
+            raise ConfigError(f"tokenizer.{key}={size} applies to separate vocabularies only; set "
+                              f"tokenizer.joint=false, or size the joint model with tokenizer.vocab_size")
+
+
 def split_pair(pair: str, key: str = "data.pairs") -> tuple[str, str]:
     """``"en-de"`` -> ``("en", "de")``; anything else is a ConfigError naming ``key``."""
     parts = str(pair).split("-")
-    if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
+    if len(parts) != 2 or not all(parts) or same_language(parts[0], parts[1]):
         raise ConfigError(f"{key}: {pair!r} is not a language pair such as en-de")
     return parts[0], parts[1]
 

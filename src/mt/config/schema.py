@@ -91,10 +91,21 @@ class DataConfig:
 
 @dataclass
 class TokenizerConfig:
-    """The joint SentencePiece model trained on the cleaned train split."""
+    """The SentencePiece models trained on the cleaned train split: one joint model, or one per side."""
 
     vocab_size: int = 8000
-    """Size of the joint vocabulary, special pieces (pad, unk, bos, eos) included."""
+    """Size of the joint vocabulary, special pieces (pad, unk, bos, eos) included; with ``joint=false``
+    the size of each side's vocabulary unless ``src_vocab_size`` / ``tgt_vocab_size`` say otherwise."""
+    joint: bool = True
+    """One SentencePiece model for both languages (and one embedding table for source, target and
+    output with ``model.tie_embeddings``). ``false``: one model per side, each trained on its own
+    language(s) with its own size and character coverage; the target embedding is then tied to the
+    output projection only. Separate models suit pairs of distant scripts (zh, ja, ru with en), where
+    a joint vocabulary spends pieces on both scripts that one side never uses."""
+    src_vocab_size: int | None = None
+    """With ``joint=false``: the source vocabulary's size (null: ``vocab_size``)."""
+    tgt_vocab_size: int | None = None
+    """With ``joint=false``: the target vocabulary's size (null: ``vocab_size``)."""
     model_type: str = "unigram"
     """``unigram`` or ``bpe``."""
     character_coverage: float | None = None
@@ -138,7 +149,8 @@ class ModelConfig:
     pre_norm: bool = False
     """Layer norm before each sublayer (more stable for deep/big models) instead of after."""
     tie_embeddings: bool = True
-    """Share source, target and output embeddings (needs the joint vocabulary)."""
+    """Share source, target and output embeddings; with separate vocabularies (``tokenizer.joint=false``)
+    only the target embedding and the output projection are shared."""
     output_bias: bool = False
     """A learned bias on the output logits (Marian's ``final_logits_bias``; OPUS-MT models have one)."""
     max_positions: int = 1024

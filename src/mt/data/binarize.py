@@ -77,12 +77,20 @@ def idx_path(directory: Path, split: str, lang: str) -> Path:
 # ------------------------------------------------------------------------------------ encoding
 
 
-_WORKER_SP: spm.SentencePieceProcessor | None = None
+Models = tuple[Path, Path]
+"""The SentencePiece models of the source and the target side (one path twice for a joint model)."""
+_WORKER_SP: tuple[spm.SentencePieceProcessor, spm.SentencePieceProcessor] | None = None
 
 
-def _init_worker(model_path: str) -> None:
+def _load(model_paths: tuple[str, str]) -> tuple[spm.SentencePieceProcessor, spm.SentencePieceProcessor]:
+    src = spm.SentencePieceProcessor(model_file=str(model_paths[0]))
+    same = str(model_paths[0]) == str(model_paths[1])
+    return src, src if same else spm.SentencePieceProcessor(model_file=str(model_paths[1]))
+
+
+def _init_worker(model_paths: tuple[str, str]) -> None:
     global _WORKER_SP
-    _WORKER_SP = spm.SentencePieceProcessor(model_file=model_path)
+    _WORKER_SP = _load(model_paths)
 
 
 def _encode_side(sp: spm.SentencePieceProcessor, texts: list[str], dtype: np.dtype, threads: int):
@@ -92,10 +100,11 @@ def _encode_side(sp: spm.SentencePieceProcessor, texts: list[str], dtype: np.dty
     return lengths, flat
 
 
-def encode_chunk(sp: spm.SentencePieceProcessor, chunk: Chunk, dtype: np.dtype, threads: int = 1) -> Encoded:
-    """Encode one chunk of pairs into per-side lengths and flat token arrays."""
-    src_lengths, src_tokens = _encode_side(sp, chunk[0], dtype, threads)
-    tgt_lengths, tgt_tokens = _encode_side(sp, chunk[1], dtype, threads)
+def encode_chunk(sps: tuple[spm.SentencePieceProcessor, spm.SentencePieceProcessor], chunk: Chunk,
+                 dtype: np.dtype, threads: int = 1) -> Encoded:
+    """Encode one chunk of pairs into per-side lengths and flat token arrays, each side with its model."""
+    src_lengths, src_tokens = _encode_side(sps[0], chunk[0], dtype, threads)
+    tgt_lengths, tgt_tokens = _encode_side(sps[1], chunk[1], dtype, threads)
     return src_lengths, src_tokens, tgt_lengths, tgt_tokens
 
 
@@ -111,7 +120,7 @@ def iter_chunks(pairs: Iterable[tuple[str, str]], size: int = CHUNK_SIZE) -> Ite
         yield [s for s, _ in batch], [t for _, t in batch]
 
 
-def encode_chunks(chunks: Iterable[Chunk], model_path: Path, dtype: np.dtype, workers: int) -> Iterator[Encoded]:
+def encode_chunks(chunks: Iterable[Chunk], model_paths: Models, dtype: np.dtype, workers: int) -> Iterator[Encoded]:
     """Encode chunks in order, in a pool of ``workers`` processes when there is more than one chunk.
 
     A single chunk (a typical valid/test split) is encoded here with SentencePiece's own threads,
@@ -120,15 +129,16 @@ def encode_chunks(chunks: Iterable[Chunk], model_path: Path, dtype: np.dtype, wo
     it = iter(chunks)
     head = list(islice(it, 2))
     if len(head) < 2 or workers <= 1:
-        sp = spm.SentencePieceProcessor(model_file=str(model_path))
+        sps = _load((str(model_paths[0]), str(model_paths[1])))
         for chunk in chain(head, it):
-            yield encode_chunk(sp, chunk, dtype, threads=workers)
+            yield encode_chunk(sps, chunk, dtype, threads=workers)
         return
     # spawn, not fork: the caller may hold CUDA contexts or threads (tqdm, torch) that fork breaks.
     # An executor (unlike multiprocessing.Pool) raises instead of hanging when a worker dies.
     ctx = mp.get_context("spawn")
     # Workers get the model's path, not its bytes: a small start-up message cannot block on a pipe.
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(str(model_path),))
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=((str(model_paths[0]), str(model_paths[1])),))
     pending: deque = deque()
     try:
         for chunk in chain(head, it):
@@ -171,7 +181,7 @@ def write_offsets(path: Path, lengths: list[np.ndarray]) -> None:
 
 def binarize_pairs(
     pairs: Iterable[tuple[str, str]],
-    model_path: Path,
+    model_paths: Path | Models,
     out_dir: Path,
     split: str,
     src_lang: str,
@@ -182,14 +192,18 @@ def binarize_pairs(
     total: int | None = None,
     progress: bool = False,
     chunk_size: int = CHUNK_SIZE,
+    dropped_out: list[np.ndarray] | None = None,
 ) -> BinarizeStats:
-    """Encode ``pairs`` with the SentencePiece model at ``model_path`` into ``out_dir``.
+    """Encode ``pairs`` with the SentencePiece models at ``model_paths`` (source, target; one path for a
+    joint model) into ``out_dir``.
 
     Pairs longer than ``max_tokens_per_sentence`` (with EOS) on either side are dropped and counted;
-    pass None to keep everything (valid/test). ``total`` only sizes the progress bar.
+    pass None to keep everything (valid/test). ``total`` only sizes the progress bar. The input
+    positions of the dropped pairs are appended to ``dropped_out`` (a ``data.pairs`` corpus counts
+    each pair's sentences with them).
     """
-    vocab_size = spm.SentencePieceProcessor(model_file=str(model_path)).get_piece_size()
-    dtype = token_dtype(vocab_size)
+    paths = (Path(model_paths),) * 2 if isinstance(model_paths, (str, Path)) else tuple(map(Path, model_paths))
+    dtype = token_dtype(max(spm.SentencePieceProcessor(model_file=str(p)).get_piece_size() for p in paths))
     workers = resolve_workers(num_workers)
     stats = BinarizeStats()
     lengths: dict[str, list[np.ndarray]] = {src_lang: [], tgt_lang: []}
@@ -198,9 +212,11 @@ def binarize_pairs(
         bin_path(out_dir, split, tgt_lang), "wb"
     ) as f_tgt, bar:
         chunks = iter_chunks(pairs, chunk_size)
-        for src_len, src_tok, tgt_len, tgt_tok in encode_chunks(chunks, Path(model_path), dtype, workers):
+        for src_len, src_tok, tgt_len, tgt_tok in encode_chunks(chunks, paths, dtype, workers):
             keep = length_mask(src_len, tgt_len, max_tokens_per_sentence)
             if not keep.all():
+                if dropped_out is not None:  # pairs read so far = kept + dropped before this chunk
+                    dropped_out.append(np.flatnonzero(~keep) + stats.pairs + stats.dropped_too_long)
                 stats.dropped_too_long += int((~keep).sum())
                 src_len, src_tok = _select(src_len, src_tok, keep)
                 tgt_len, tgt_tok = _select(tgt_len, tgt_tok, keep)

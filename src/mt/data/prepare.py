@@ -23,9 +23,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
-from mt.config import DataConfig, TokenizerConfig
+from mt.config import ConfigError, DataConfig, TokenizerConfig
 from mt.data.binarize import BinarizeStats, binarize_pairs, resolve_workers, token_dtype
 from mt.data.clean import CleanStats, clean_pairs, normalize_pairs
 from mt.data.dataset import TokenPairDataset
@@ -33,8 +34,9 @@ from mt.data.errors import DataError
 from mt.data.sources import SOURCES, Source, source_for
 from mt.data.sources.multi import MultiPairSource
 from mt.data.text_files import read_text_pairs
-from mt.data.tokenizer import Tokenizer, existing_model_bytes, train_tokenizer
+from mt.data.tokenizer import Tokenizer, existing_models, train_tokenizer
 from mt.utils.fingerprint import file_fingerprint, file_sha256, once_per_version
+from mt.utils.languages import language
 from mt.utils.text import resolve_path
 
 logger = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ FORMAT_VERSION = 3
 3: references of both sides, so that one directory serves both directions of a pair."""
 META_FILE = "meta.json"
 TOKENIZER_FILE = "spm.model"
+"""The joint SentencePiece model; with separate vocabularies each language's is ``spm.<lang>.model``,
+so that one directory serves both directions."""
 EVAL_SPLITS = ("valid", "test")
 _LINE_BREAKS = re.compile(r"\r\n|[\r\n]")
 
@@ -115,7 +119,8 @@ def cache_key(data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path | N
     Local input paths count as absolute paths with symlinks resolved (relative ones against
     ``work_dir``, default the current directory): every spelling of one directory shares one cache.
     """
-    data_cfg = _one_direction(source_for(data_cfg, work_dir).resolved_config())
+    asked = source_for(data_cfg, work_dir).resolved_config()
+    data_cfg = _one_direction(asked)
     active = {data_cfg.source, data_cfg.base_source} if SOURCES[data_cfg.source].wraps else {data_cfg.source}
     other_sources = set().union(*(s.fields for name, s in SOURCES.items() if name not in active)) - \
         set().union(*(SOURCES[name].fields for name in active))
@@ -123,23 +128,48 @@ def cache_key(data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path | N
         k: v for k, v in dataclasses.asdict(data_cfg).items()
         if k not in _NEUTRAL_FIELDS and k not in other_sources
     }
-    payload = {"format": FORMAT_VERSION, "data": data, "tokenizer": _tokenizer_key(tok_cfg, work_dir)}
+    payload = {"format": FORMAT_VERSION, "data": data, "tokenizer": _tokenizer_key(tok_cfg, asked, work_dir)}
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
 
 
-def _tokenizer_key(tok_cfg: TokenizerConfig, work_dir: Path | None) -> dict:
-    """What of the tokenizer settings shapes the data: all of them, or only the content of the model
-    ``from_model`` names (its path may move; its other settings are then unused)."""
+def _tokenizer_key(tok_cfg: TokenizerConfig, asked: DataConfig, work_dir: Path | None) -> dict:
+    """What of the tokenizer settings shapes the data: all of them (per-side sizes by language, so
+    that both directions of a pair agree), or only the content of the models ``from_model`` names (its
+    path may move; its other settings are then unused) and, for separate models, which language the
+    source model is for."""
     if not tok_cfg.from_model:
-        return dataclasses.asdict(tok_cfg)
+        key = {k: v for k, v in dataclasses.asdict(tok_cfg).items()
+               if k not in ("joint", "src_vocab_size", "tgt_vocab_size")}  # joint keys stay as they were
+        if not tok_cfg.joint:
+            key["sizes"] = side_sizes(tok_cfg, asked.src_lang, asked.tgt_lang)
+        return key
     path = resolve_path(tok_cfg.from_model, work_dir or ".")
     digest = once_per_version(path, _model_sha256) if path.exists() else _model_sha256(path)  # (which raises)
+    if digest.startswith("separate:"):
+        return {"from_model_sha256": digest, "source_lang": asked.src_lang}
     return {"from_model_sha256": digest}  # a checkpoint is read once per version
 
 
 def _model_sha256(path: Path) -> str:
-    return hashlib.sha256(existing_model_bytes(path)).hexdigest()
+    source, target = existing_models(path)
+    if target is None:
+        return hashlib.sha256(source).hexdigest()
+    return "separate:" + hashlib.sha256(source + b"\0" + target).hexdigest()
+
+
+def side_sizes(tok_cfg: TokenizerConfig, src_lang: str, tgt_lang: str) -> dict[str, int]:
+    """With ``tokenizer.joint=false``: the vocabulary size of each language's model."""
+    return {src_lang: tok_cfg.src_vocab_size or tok_cfg.vocab_size,
+            tgt_lang: tok_cfg.tgt_vocab_size or tok_cfg.vocab_size}
+
+
+def tokenizer_paths(directory: Path, src_lang: str, tgt_lang: str) -> tuple[Path, Path]:
+    """The source and target SentencePiece models of a prepared directory (one joint file twice)."""
+    joint = Path(directory) / TOKENIZER_FILE
+    if joint.is_file():
+        return joint, joint
+    return tuple(Path(directory) / f"spm.{lang}.model" for lang in (src_lang, tgt_lang))  # type: ignore[return-value]
 
 
 def cache_root(data_cfg: DataConfig, work_dir: Path) -> Path:
@@ -205,7 +235,8 @@ def prepare_data(
         try:
             started = time.time()
             # In the build direction, so that the content does not depend on which direction came first.
-            meta = _build(tmp, _one_direction(data_cfg), tok_cfg, Path(work_dir), key, progress)
+            meta = _build(tmp, _one_direction(data_cfg), tok_cfg, Path(work_dir), key, progress,
+                          data_cfg.src_lang)
             meta["build_seconds"] = round(time.time() - started, 1)
             _write_json(tmp / META_FILE, meta)  # last: its presence marks a complete directory
             os.replace(tmp, final)
@@ -227,12 +258,13 @@ def load_prepared(directory: Path, src_lang: str | None = None, tgt_lang: str | 
     meta = json.loads(meta_path.read_text())
     if meta.get("format_version") != FORMAT_VERSION:
         raise DataError(f"{directory} was prepared by an incompatible version; delete it and prepare again")
-    tokenizer = Tokenizer.from_file(directory / TOKENIZER_FILE)
     src, tgt = meta["src_lang"], meta["tgt_lang"]
     if src_lang is not None and (src_lang, tgt_lang) != (src, tgt):
         if (src_lang, tgt_lang) != (tgt, src) or meta.get("pairs") or not meta.get("both_directions"):
             raise DataError(f"{directory} holds {src}->{tgt}, not {src_lang}->{tgt_lang}")
         src, tgt = tgt, src
+    src_model, tgt_model = tokenizer_paths(directory, src, tgt)
+    tokenizer = Tokenizer.from_file(src_model, None if tgt_model == src_model else tgt_model)
     return PreparedData(directory, tokenizer, src, tgt, meta)
 
 
@@ -240,8 +272,11 @@ def load_prepared(directory: Path, src_lang: str | None = None, tgt_lang: str | 
 
 
 def _build(
-    tmp: Path, data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path, key: str, progress: bool
+    tmp: Path, data_cfg: DataConfig, tok_cfg: TokenizerConfig, work_dir: Path, key: str, progress: bool,
+    source_lang: str,
 ) -> dict:
+    """Build the corpus in ``data_cfg``'s direction; ``source_lang`` is the source language of the
+    direction asked for (a separate ``tokenizer.from_model``'s source model is that language's)."""
     src, tgt = data_cfg.src_lang, data_cfg.tgt_lang
     source = source_for(data_cfg, work_dir)
     # valid/test first: they are small, and a missing file should fail before minutes of work.
@@ -258,11 +293,13 @@ def _build(
     scratch.mkdir()
     train_text = [scratch / f"train.{src}", scratch / f"train.{tgt}"]
     clean = _clean_train(data_cfg, source, train_text, progress)
-    tokenizer = _tokenizer(tmp, train_text, data_cfg, tok_cfg, work_dir, source.user_symbols())
-    splits = {"train": _binarize_train(data_cfg, tmp, train_text, clean, progress)}
+    tokenizer = _tokenizer(tmp, train_text, data_cfg, tok_cfg, work_dir, source.user_symbols(), source_lang)
+    models = tokenizer_paths(tmp, src, tgt)
+    dropped: list[np.ndarray] = []  # input positions of the train pairs binarization drops
+    splits = {"train": _binarize_train(data_cfg, tmp, train_text, clean, progress, models, dropped)}
     shutil.rmtree(scratch)
     for split, paths in eval_text.items():
-        stats = binarize_pairs(read_text_pairs(*paths), tmp / TOKENIZER_FILE, tmp, split, src, tgt,
+        stats = binarize_pairs(read_text_pairs(*paths), models, tmp, split, src, tgt,
                                num_workers=data_cfg.num_workers, total=eval_sizes[split], progress=False)
         splits[split] = {"raw_pairs": eval_sizes[split], **stats.as_dict()}
         _log_split(split, stats)
@@ -274,11 +311,13 @@ def _build(
         "src_lang": src,
         "tgt_lang": tgt,
         "vocab_size": tokenizer.vocab_size,
-        "token_dtype": token_dtype(tokenizer.vocab_size).name,
+        "vocab_sizes": {src: tokenizer.src_vocab_size, tgt: tokenizer.vocab_size},
+        "joint_vocab": tokenizer.joint,
+        "token_dtype": token_dtype(max(tokenizer.vocab_size, tokenizer.src_vocab_size)).name,
         "splits": splits,
         "clean": clean.as_dict(),
         "inputs": _input_fingerprint(data_cfg, work_dir),
-        "pairs": _pair_sizes(source),
+        "pairs": _pair_sizes(source, _train_pair_sizes(data_cfg.pairs, clean.pairs, dropped)),
         "both_directions": symmetric(data_cfg),
         "data_config": dataclasses.asdict(data_cfg),
         "tokenizer_config": dataclasses.asdict(tok_cfg),
@@ -286,29 +325,74 @@ def _build(
     }
 
 
-def _pair_sizes(source: Source) -> dict[str, list[list]]:
+def _pair_sizes(source: Source, train: list[list]) -> dict[str, list[list]]:
     """With ``data.pairs``: ``{split: [[pair, sentences], ...]}`` of valid and test, in file order (as
-    counted while they were written)."""
+    counted while they were written), and ``train``'s."""
     if not isinstance(source, MultiPairSource):
         return {}
-    return {split: [[pair, n] for pair, n in source.pair_sizes(split)] for split in EVAL_SPLITS}
+    sizes = {split: [[pair, n] for pair, n in source.pair_sizes(split)] for split in EVAL_SPLITS}
+    return {"train": train, **sizes}
+
+
+def _train_pair_sizes(pairs: list[str], kept: dict[str, int], dropped: list[np.ndarray]) -> list[list]:
+    """``[[pair, sentences], ...]`` of the binarized train split of a ``data.pairs`` corpus: the pairs
+    that cleaning kept of each (they follow each other in the order of ``pairs``), less those that
+    binarization dropped (``dropped``: their positions in the cleaned text). Temperature sampling
+    draws by these."""
+    counts = np.array([kept.get(pair, 0) for pair in pairs], dtype=np.int64)
+    positions = np.concatenate(dropped) if dropped else np.zeros(0, np.int64)
+    lost = np.bincount(np.searchsorted(np.cumsum(counts), positions, side="right"), minlength=len(pairs))
+    return [[pair, int(n - d)] for pair, n, d in zip(pairs, counts, lost[:len(pairs)], strict=True)]
 
 
 def _tokenizer(tmp: Path, train_text: list[Path], data_cfg: DataConfig, tok_cfg: TokenizerConfig,
-               work_dir: Path, symbols: list[str]) -> Tokenizer:
-    """Train the SentencePiece model on the cleaned train text (``symbols``, tags the source adds, as
-    single pieces), or take ``tokenizer.from_model``'s."""
-    if not tok_cfg.from_model:
+               work_dir: Path, symbols: list[str], source_lang: str) -> Tokenizer:
+    """Train the SentencePiece model(s) on the cleaned train text (``symbols``, tags the source adds,
+    as single pieces of the source side), or take ``tokenizer.from_model``'s."""
+    src, tgt = data_cfg.src_lang, data_cfg.tgt_lang
+    threads = resolve_workers(data_cfg.num_workers)
+    if tok_cfg.from_model:
+        _existing_tokenizer(tmp, tok_cfg, work_dir, symbols, source_lang, (src, tgt))
+        models = tokenizer_paths(tmp, src, tgt)  # in the build direction
+        return Tokenizer.from_file(models[0], None if models[1] == models[0] else models[1])
+    if tok_cfg.joint:
         return train_tokenizer(train_text, tok_cfg, tmp / Path(TOKENIZER_FILE).stem, user_symbols=symbols,
-                               num_threads=resolve_workers(data_cfg.num_workers))
-    source = resolve_path(tok_cfg.from_model, work_dir)
-    (tmp / TOKENIZER_FILE).write_bytes(existing_model_bytes(source))
-    tokenizer = Tokenizer.from_file(tmp / TOKENIZER_FILE)
+                               num_threads=threads)
+    sizes = side_sizes(tok_cfg, src, tgt)
+    models = []
+    for side, lang, text, side_symbols in (("src", src, train_text[0], symbols), ("tgt", tgt, train_text[1], ())):
+        coverage = tok_cfg.character_coverage
+        if coverage is None:  # this side's languages alone decide (``de+zh`` for data.pairs)
+            coverage = min(language(code).character_coverage for code in lang.split("+"))
+        side_cfg = dataclasses.replace(tok_cfg, vocab_size=sizes[lang], character_coverage=coverage)
+        key = f"{side}_vocab_size" if getattr(tok_cfg, f"{side}_vocab_size") else "vocab_size"
+        try:
+            models.append(train_tokenizer([text], side_cfg, tmp / f"spm.{lang}", user_symbols=side_symbols,
+                                          num_threads=threads))
+        except ConfigError as e:  # name the key that sized this side
+            raise ConfigError(f"{lang} side: {e}".replace("tokenizer.vocab_size", f"tokenizer.{key}")) from None
+    return Tokenizer(models[0].source, models[1].source)
+
+
+def _existing_tokenizer(tmp: Path, tok_cfg: TokenizerConfig, work_dir: Path, symbols: list[str],
+                        source_lang: str, langs: tuple[str, str]) -> Tokenizer:
+    """``tokenizer.from_model``'s models, written into ``tmp`` as the prepared directory keeps them."""
+    path = resolve_path(tok_cfg.from_model, work_dir)
+    source, target = existing_models(path)
+    if target is None:
+        (tmp / TOKENIZER_FILE).write_bytes(source)
+    else:  # the source model belongs to the language asked for as the source
+        other = langs[1] if langs[0] == source_lang else langs[0]
+        (tmp / f"spm.{source_lang}.model").write_bytes(source)
+        (tmp / f"spm.{other}.model").write_bytes(target)
+    tokenizer = Tokenizer.from_bytes(source, target)
     split = [s for s in symbols if len(tokenizer.encode(s)) != 1]
     if split:
-        raise DataError(f"tokenizer.from_model={source} has no single piece for {', '.join(split)} (which this "
+        raise DataError(f"tokenizer.from_model={path} has no single piece for {', '.join(split)} (which this "
                         f"data source adds to the text); train a tokenizer, or drop the tag")
-    logger.info("tokenizer: the %d-piece model of %s (tokenizer.from_model)", tokenizer.vocab_size, source)
+    sizes = f"joint {tokenizer.vocab_size}-piece model" if target is None else \
+        f"{tokenizer.src_vocab_size}-piece source and {tokenizer.vocab_size}-piece target models"
+    logger.info("tokenizer: the %s of %s (tokenizer.from_model)", sizes, path)
     return tokenizer
 
 
@@ -328,13 +412,14 @@ def _clean_train(data_cfg: DataConfig, source: Source, train_text: list[Path], p
 
 
 def _binarize_train(
-    data_cfg: DataConfig, tmp: Path, train_text: list[Path], clean: CleanStats, progress: bool
+    data_cfg: DataConfig, tmp: Path, train_text: list[Path], clean: CleanStats, progress: bool,
+    models: tuple[Path, Path], dropped_out: list[np.ndarray] | None = None,
 ) -> dict:
     limit = data_cfg.max_tokens_per_sentence
     stats = binarize_pairs(
-        read_text_pairs(*train_text), tmp / TOKENIZER_FILE, tmp, "train", data_cfg.src_lang,
+        read_text_pairs(*train_text), models, tmp, "train", data_cfg.src_lang,
         data_cfg.tgt_lang, max_tokens_per_sentence=limit, num_workers=data_cfg.num_workers,
-        total=clean.kept, progress=progress,
+        total=clean.kept, progress=progress, dropped_out=dropped_out,
     )
     if stats.pairs == 0:
         raise DataError(f"all {clean.kept} cleaned train pairs exceed data.max_tokens_per_sentence="

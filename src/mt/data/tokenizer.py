@@ -1,4 +1,5 @@
-"""The joint SentencePiece subword model shared by source and target (and the tied embeddings).
+"""SentencePiece subword models: one joint model shared by source and target (the default, which the
+three-way tied embeddings need), or one per side (``tokenizer.joint=false``).
 
 Models trained here get their special ids from ``train_tokenizer`` (``PAD_ID`` ... ``EOS_ID``); a
 ``Tokenizer`` reads them from the model it loads, so a vocabulary imported from elsewhere (a Marian
@@ -8,6 +9,7 @@ tokenizer as integers.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -23,71 +25,148 @@ logger = logging.getLogger(__name__)
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 
 
-class Tokenizer:
-    """A loaded SentencePiece model: text <-> subword ids, without BOS/EOS.
+def is_language_token(piece: str) -> bool:
+    """Whether ``piece`` is a Marian target-language token such as ``>>deu<<`` or ``>>cmn_Hans<<``."""
+    return len(piece) > 4 and piece.startswith(">>") and piece.endswith("<<")
 
-    ``bos_id`` is the id decoding starts from: the model's ``<s>``, or ``<pad>`` for a model without
-    one (Marian's convention). ``decode`` drops pad, bos and eos; ``<unk>`` stands for real text."""
 
-    def __init__(self, processor: spm.SentencePieceProcessor, model_proto: bytes) -> None:
-        self._sp = processor
-        self._proto = model_proto
-        pad, unk, bos, eos = processor.pad_id(), processor.unk_id(), processor.bos_id(), processor.eos_id()
-        if min(pad, unk, eos) < 0:
-            raise DataError(f"SentencePiece model has special ids pad/unk/eos={(pad, unk, eos)}; mt needs all "
-                            f"three (train one with train_tokenizer)")
-        self.vocab_size: int = processor.get_piece_size()
-        self.pad_id, self.unk_id, self.eos_id = pad, unk, eos
-        self.bos_id = bos if bos >= 0 else pad
-        self.special_ids = frozenset((self.pad_id, self.bos_id, self.eos_id))
-        self._threads = os.cpu_count() or 1
+class SubwordModel:
+    """One loaded SentencePiece model: text <-> subword ids, without BOS/EOS."""
 
-    @classmethod
-    def from_file(cls, path: str | os.PathLike) -> Tokenizer:
-        """Load a ``.model`` file written by SentencePiece."""
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"SentencePiece model {path} does not exist")
-        return cls.from_bytes(path.read_bytes())
-
-    @classmethod
-    def from_bytes(cls, model_proto: bytes) -> Tokenizer:
-        """Load a serialized model (as returned by ``to_bytes``, e.g. from a checkpoint)."""
+    def __init__(self, model_proto: bytes) -> None:
         processor = spm.SentencePieceProcessor()
         try:
             processor.LoadFromSerializedProto(model_proto)
         except (RuntimeError, OSError) as e:
             raise DataError(f"not a valid SentencePiece model ({len(model_proto)} bytes): {e}") from None
-        return cls(processor, bytes(model_proto))
+        self.processor, self.proto = processor, bytes(model_proto)
+        pad, unk, bos, eos = processor.pad_id(), processor.unk_id(), processor.bos_id(), processor.eos_id()
+        if min(pad, unk, eos) < 0:
+            raise DataError(f"SentencePiece model has special ids pad/unk/eos={(pad, unk, eos)}; mt needs all "
+                            f"three (train one with train_tokenizer)")
+        self.size: int = processor.get_piece_size()
+        self.specials = (pad, unk, bos if bos >= 0 else pad, eos)
+        """``(pad, unk, bos, eos)``; ``bos`` is ``pad`` for a model without ``<s>`` (Marian's convention)."""
+
+
+class Tokenizer:
+    """What a translation model reads and writes: the source side's SentencePiece model and the
+    target side's, one and the same for a joint vocabulary (``tokenizer.joint``, the default).
+
+    ``encode`` segments source text, ``encode_target`` target text; ``decode`` reads model output
+    (target ids). ``vocab_size`` is the target (output) vocabulary's size, ``src_vocab_size`` the
+    source's. Both sides share their special ids: ``bos_id`` is the id decoding starts from (the
+    model's ``<s>``, or ``<pad>`` for a model without one, as in Marian). ``decode`` drops pad, bos
+    and eos; ``<unk>`` stands for real text."""
+
+    def __init__(self, source: SubwordModel, target: SubwordModel | None = None) -> None:
+        self.source, self.target = source, target or source
+        if self.target.specials != source.specials:
+            raise DataError(f"the source and target SentencePiece models have different special ids (pad, unk, "
+                            f"bos, eos): {source.specials} and {self.target.specials}; mt needs the same on "
+                            f"both sides")
+        self.pad_id, self.unk_id, self.bos_id, self.eos_id = source.specials
+        self.vocab_size: int = self.target.size
+        self.src_vocab_size: int = source.size
+        self.special_ids = frozenset((self.pad_id, self.bos_id, self.eos_id))
+        self._threads = os.cpu_count() or 1
+        self._language_tokens = {piece: i for i in range(source.size)
+                                 if is_language_token(piece := source.processor.id_to_piece(i))}
+
+    @property
+    def joint(self) -> bool:
+        """Whether source and target share one subword model (and so one id space)."""
+        return self.target is self.source
+
+    @functools.cached_property
+    def shared_vocab(self) -> bool:
+        """Whether source and target ids name the same pieces: one vocabulary, segmented by one model
+        (``joint``) or by one per side (a Marian model's ``source.spm`` and ``target.spm`` over one
+        ``vocab.json``). The model's embeddings follow the vocabulary, not the segmenters."""
+        if self.joint:
+            return True
+        src, tgt = self.source.processor, self.target.processor
+        return self.source.size == self.target.size and all(
+            src.id_to_piece(i) == tgt.id_to_piece(i) for i in range(self.source.size))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, target_path: str | os.PathLike | None = None) -> Tokenizer:
+        """Load ``.model`` files written by SentencePiece: the joint one, or the source's and the target's."""
+        paths = [Path(p) for p in (path, target_path) if p is not None]
+        for p in paths:
+            if not p.is_file():
+                raise DataError(f"SentencePiece model {p} does not exist")
+        return cls.from_bytes(*(p.read_bytes() for p in paths))
+
+    @classmethod
+    def from_bytes(cls, model_proto: bytes, target_proto: bytes | None = None) -> Tokenizer:
+        """Load serialized models (as returned by ``to_bytes`` and ``target_bytes``, e.g. from a checkpoint)."""
+        source = SubwordModel(model_proto)
+        return cls(source, None if target_proto is None else SubwordModel(target_proto))
 
     def to_bytes(self) -> bytes:
-        """The serialized model; stored inside checkpoints so they are self-contained."""
-        return self._proto
+        """The serialized source (or joint) model; stored inside checkpoints so they are self-contained."""
+        return self.source.proto
+
+    def target_bytes(self) -> bytes | None:
+        """The serialized target model, or None for a joint vocabulary."""
+        return None if self.joint else self.target.proto
 
     def encode(self, text: str) -> list[int]:
-        """Subword ids of ``text`` (no BOS/EOS)."""
-        return self._sp.encode(text)
+        """Subword ids of source ``text`` (no BOS/EOS)."""
+        return self.encode_batch([text])[0]
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        """Subword ids of many texts, encoded on all cores by SentencePiece's thread pool."""
-        return self._sp.encode(list(texts), num_threads=self._threads)
+        """Source ids of many texts, encoded on all cores by SentencePiece's thread pool.
+
+        With a vocabulary that has Marian's ``>>xxx<<`` target-language tokens, a line that starts
+        with one gets its id first and the rest segmented, as ``MarianTokenizer`` does."""
+        if not self._language_tokens:
+            return self.source.processor.encode(list(texts), num_threads=self._threads)
+        split = [self._language_prefix(text) for text in texts]
+        ids = self.source.processor.encode([rest for _, rest in split], num_threads=self._threads)
+        return [row if tag is None else [tag, *row] for (tag, _), row in zip(split, ids, strict=True)]
+
+    def encode_target(self, text: str) -> list[int]:
+        """Subword ids of target ``text`` (what the decoder is trained to produce; no BOS/EOS)."""
+        return self.target.processor.encode(text)
 
     def decode(self, ids: Iterable[int]) -> str:
-        """Text of ``ids``; pad/bos/eos are ignored (tensors and numpy arrays are accepted)."""
-        return self._sp.decode(self._content_ids(ids))
+        """Text of target ``ids``; pad/bos/eos are ignored (tensors and numpy arrays are accepted)."""
+        return self.target.processor.decode(self._content_ids(ids))
 
     def decode_batch(self, ids_list: Iterable[Iterable[int]]) -> list[str]:
         """``decode`` for many sequences at once."""
-        return self._sp.decode([self._content_ids(ids) for ids in ids_list], num_threads=self._threads)
+        return self.target.processor.decode([self._content_ids(ids) for ids in ids_list],
+                                            num_threads=self._threads)
+
+    def decode_source(self, ids: Iterable[int]) -> str:
+        """Text of source ``ids`` (for sample logs and debugging)."""
+        return self.source.processor.decode(self._content_ids(ids))
 
     def piece_id(self, piece: str) -> int | None:
-        """The id of ``piece``, or None when the vocabulary lacks it."""
-        i = self._sp.piece_to_id(piece)
-        return None if i == self.unk_id and piece != self.id_to_piece(self.unk_id) else int(i)
+        """The source id of ``piece`` (tags such as ``<2de>`` are source pieces), or None when the
+        source vocabulary lacks it."""
+        i = self.source.processor.piece_to_id(piece)
+        return None if i == self.unk_id and piece != self.source_piece(self.unk_id) else int(i)
 
     def id_to_piece(self, token_id: int) -> str:
-        """The subword string of one id (for debugging and sample logs)."""
-        return self._sp.id_to_piece(int(token_id))
+        """The subword string of one target id (for debugging and sample logs)."""
+        return self.target.processor.id_to_piece(int(token_id))
+
+    def language_tokens(self) -> list[str]:
+        """The source vocabulary's ``>>xxx<<`` target-language tokens (Marian's multi-target models)."""
+        return list(self._language_tokens)
+
+    def _language_prefix(self, text: str) -> tuple[int | None, str]:
+        end = text.find("<<") if text.startswith(">>") else -1
+        if end < 0:
+            return None, text
+        return self._language_tokens.get(text[:end + 2], self.unk_id), text[end + 2:]
+
+    def source_piece(self, token_id: int) -> str:
+        """The subword string of one source id."""
+        return self.source.processor.id_to_piece(int(token_id))
 
     def __len__(self) -> int:
         return self.vocab_size
@@ -98,24 +177,23 @@ class Tokenizer:
         return [int(i) for i in ids if int(i) not in self.special_ids]
 
     def __getstate__(self) -> dict:
-        # SentencePiece processors do not pickle; the serialized model does (for worker processes).
-        return {"proto": self._proto}
+        # SentencePiece processors do not pickle; the serialized models do (for worker processes).
+        return {"proto": self.to_bytes(), "target": self.target_bytes()}
 
     def __setstate__(self, state: dict) -> None:
-        other = Tokenizer.from_bytes(state["proto"])
+        other = Tokenizer.from_bytes(state["proto"], state.get("target"))
         self.__dict__.update(other.__dict__)
-
-
 
 
 def train_tokenizer(
     text_files: Sequence[Path], cfg: TokenizerConfig, model_prefix: Path, *, num_threads: int | None = None,
     user_symbols: Sequence[str] = (),
 ) -> Tokenizer:
-    """Train one joint SentencePiece model on ``text_files`` (one sentence per line, both languages).
+    """Train one SentencePiece model on ``text_files`` (one sentence per line: both sides for a joint
+    model, one side's file for a model of that side).
 
-    Writes ``{model_prefix}.model`` and ``.vocab``. At most ``2 * cfg.input_sentence_size`` lines
-    (the budget is per side) are sampled at random, so training time stays bounded on large corpora.
+    Writes ``{model_prefix}.model`` and ``.vocab``. At most ``cfg.input_sentence_size`` lines per file
+    (per side) are sampled at random, so training time stays bounded on large corpora.
     ``user_symbols`` (tags such as ``<BT>``) each become one piece.
     """
     files = [str(p) for p in text_files]
@@ -130,7 +208,7 @@ def train_tokenizer(
         vocab_size=cfg.vocab_size,
         model_type=cfg.model_type,
         character_coverage=1.0 if cfg.character_coverage is None else cfg.character_coverage,
-        input_sentence_size=2 * cfg.input_sentence_size,
+        input_sentence_size=len(files) * cfg.input_sentence_size,
         shuffle_input_sentence=True,
         byte_fallback=cfg.byte_fallback,
         pad_id=PAD_ID,
@@ -166,24 +244,43 @@ def train_tokenizer(
     return Tokenizer.from_file(f"{model_prefix}.model")
 
 
-def existing_model_bytes(path: str | os.PathLike) -> bytes:
-    """The serialized subword model ``tokenizer.from_model`` names: a SentencePiece ``.model`` file,
-    an mt checkpoint's tokenizer, or a Marian model directory's (``mt.data.marian_vocab``). Checked by
-    loading it; errors name the path."""
-    from mt.checkpoint import load_checkpoint, tensor_to_bytes
+def tokenizer_entry(tokenizer: Tokenizer, path: str) -> dict:
+    """The ``"tokenizer"`` entry of a checkpoint: the serialized model(s) as uint8 tensors, and where
+    they came from."""
+    from mt.checkpoint import bytes_to_tensor
+
+    entry = {"model": bytes_to_tensor(tokenizer.to_bytes()), "path": path}
+    target = tokenizer.target_bytes()
+    return entry if target is None else {**entry, "target_model": bytes_to_tensor(target)}
+
+
+def entry_models(entry: dict) -> tuple[bytes, bytes | None]:
+    """``(source or joint, target or None)`` serialized models of a checkpoint's ``"tokenizer"`` entry."""
+    from mt.checkpoint import tensor_to_bytes
+
+    target = entry.get("target_model")
+    return tensor_to_bytes(entry["model"]), None if target is None else tensor_to_bytes(target)
+
+
+def existing_models(path: str | os.PathLike) -> tuple[bytes, bytes | None]:
+    """The serialized subword models ``tokenizer.from_model`` names, as ``(source or joint, target or
+    None)``: a SentencePiece ``.model`` file, an mt checkpoint's tokenizer, or a Marian model
+    directory's (``mt.data.marian_vocab``). Checked by loading them; errors name the path."""
+    from mt.checkpoint import load_checkpoint
     from mt.data.marian_vocab import is_marian_dir, marian_sentencepiece
 
     path = Path(path)
+    target = None
     if is_marian_dir(path):
-        data = marian_sentencepiece(path)
+        data, target = marian_sentencepiece(path)
     elif not path.is_file():
         raise DataError(f"tokenizer.from_model: {path} is neither a file nor a Marian model directory")
     elif path.suffix == ".pt":
         state = load_checkpoint(path)
         if "tokenizer" not in state:
             raise DataError(f"tokenizer.from_model: checkpoint {path} holds no tokenizer")
-        data = tensor_to_bytes(state["tokenizer"]["model"])
+        data, target = entry_models(state["tokenizer"])
     else:
         data = path.read_bytes()
-    Tokenizer.from_bytes(data)  # a clear error now rather than in a worker process
-    return data
+    Tokenizer.from_bytes(data, target)  # a clear error now rather than in a worker process
+    return data, target

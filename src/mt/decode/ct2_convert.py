@@ -12,12 +12,15 @@ The spec is built from mt's own modules, one weight at a time, so every conventi
 * fused projections map one to one: mt's self-attention ``qkv_proj`` (q; k; v stacked) is
   CTranslate2's ``linear[0]`` and cross-attention ``kv_proj`` (k; v) its ``linear[1]``;
 * tied embeddings: the source, target and output matrices are the same tensor; CTranslate2 stores
-  it once (it aliases equal variables) and the output projection has no bias, as in mt;
+  it once (it aliases equal variables) and the output projection has no bias, as in mt. With
+  separate vocabularies the source and target vocabularies are registered apart, and only the
+  target embedding and the output projection share a tensor;
 * the source gets EOS appended by CTranslate2 itself (``add_source_eos``), decoding starts from
   BOS (``decoder_start_token``), as in mt's data pipeline.
 
 The directory holds CTranslate2's ``model.bin``, ``config.json`` and vocabulary, plus
-``sentencepiece.model`` (the joint subword model of the checkpoint) and ``mt_export.json``
+``sentencepiece.model`` (the joint subword model of the checkpoint, or its source side's, with
+``target_sentencepiece.model`` beside it for separate vocabularies) and ``mt_export.json``
 (languages, special ids, the model's ``max_positions``, and where it came from), which
 ``mt.decode.ct2`` reads to decode with the same rules as mt's own decoder.
 """
@@ -30,7 +33,7 @@ from typing import Any
 import torch
 
 from mt.data.tokenizer import Tokenizer
-from mt.decode.ct2 import METADATA_FILE, SENTENCEPIECE_FILE
+from mt.decode.ct2 import METADATA_FILE, SENTENCEPIECE_FILE, TARGET_SENTENCEPIECE_FILE
 from mt.model.transformer import Transformer, sinusoidal_positions
 from mt.utils.extras import require
 from mt.utils.io import write_json
@@ -79,7 +82,7 @@ def _set_ffn(spec: Any, layer: Any) -> None:
 
 def build_spec(model: Transformer, tokenizer: Tokenizer) -> Any:
     """The ``ctranslate2.specs.TransformerSpec`` of ``model`` with ``tokenizer``'s pieces as its
-    (shared) source and target vocabulary."""
+    source and target vocabularies (one list twice for a joint vocabulary)."""
     ct2 = require("ctranslate2", "ct2", "format=ctranslate2")
     specs = ct2.specs
     cfg = model.cfg
@@ -103,7 +106,7 @@ def build_spec(model: Transformer, tokenizer: Tokenizer) -> Any:
         _set_norm(spec.encoder.layer_norm, model.encoder_norm)
         _set_norm(spec.decoder.layer_norm, model.decoder_norm)
     pieces = [tokenizer.id_to_piece(i) for i in range(tokenizer.vocab_size)]
-    spec.register_source_vocabulary(pieces)
+    spec.register_source_vocabulary([tokenizer.source_piece(i) for i in range(tokenizer.src_vocab_size)])
     spec.register_target_vocabulary(pieces)
     spec.config.unk_token, spec.config.bos_token, spec.config.eos_token = (
         pieces[tokenizer.unk_id], pieces[tokenizer.bos_id], pieces[tokenizer.eos_id])
@@ -126,10 +129,12 @@ def export_ctranslate2(model: Transformer, tokenizer: Tokenizer, info: dict[str,
 
     _Converter().convert(str(output), quantization=None if quantization == "none" else quantization)
     (output / SENTENCEPIECE_FILE).write_bytes(tokenizer.to_bytes())
+    if tokenizer.target_bytes() is not None:
+        (output / TARGET_SENTENCEPIECE_FILE).write_bytes(tokenizer.target_bytes())
     write_json(output / METADATA_FILE, {
         "format": "ctranslate2", "quantization": quantization, "src_lang": info["src_lang"],
         "tgt_lang": info["tgt_lang"], "max_positions": model.cfg.max_positions,
-        "vocab_size": tokenizer.vocab_size, "pad_id": tokenizer.pad_id, "unk_id": tokenizer.unk_id,
+        "vocab_size": tokenizer.vocab_size, "src_vocab_size": tokenizer.src_vocab_size, "pad_id": tokenizer.pad_id, "unk_id": tokenizer.unk_id,
         "bos_id": tokenizer.bos_id, "eos_id": tokenizer.eos_id, "checkpoint": info["checkpoints"][0],
-        "step": info["step"],
+        "step": info["step"], "pairs": list(info.get("pairs") or []),
     })

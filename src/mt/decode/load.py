@@ -16,16 +16,17 @@ from typing import Any
 
 import torch
 
-from mt.checkpoint import CheckpointError, bytes_to_tensor, load_checkpoint, tensor_to_bytes
+from mt.checkpoint import CheckpointError, load_checkpoint
 from mt.config import ConfigError, ModelConfig, from_dict
 from mt.data.errors import DataError
-from mt.data.marian_vocab import is_marian_dir, marian_sentencepiece
-from mt.data.tokenizer import Tokenizer
+from mt.data.marian_vocab import is_marian_dir, marian_sentencepiece, separate_vocabs
+from mt.data.tokenizer import Tokenizer, entry_models, tokenizer_entry
 from mt.model import VocabInfo, build_model
 from mt.model.marian import import_marian
 from mt.model.transformer import Transformer
 from mt.utils.device import resolve_device
 from mt.utils.errors import MTError
+from mt.utils.languages import normalize
 
 
 def load_for_inference(
@@ -54,7 +55,7 @@ def load_for_inference(
     assert first is not None
     path, meta = first
     try:
-        tokenizer = Tokenizer.from_bytes(meta["tokenizer"])
+        tokenizer = Tokenizer.from_bytes(*meta["tokenizer"])
     except (DataError, MTError) as e:
         raise CheckpointError(f"{path}: the stored tokenizer cannot be loaded ({e})") from None
     info = {"checkpoints": [str(p) for p in paths], "src_lang": meta["src_lang"],
@@ -68,13 +69,24 @@ def read_model_state(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not is_marian_dir(path):
         return load_checkpoint(path, map_location="cpu")
-    state = import_marian(path)
-    state["tokenizer"] = {"model": bytes_to_tensor(marian_sentencepiece(path)), "path": str(path)}
+    state = import_marian(path, separate_vocabs(path))
+    state["tokenizer"] = tokenizer_entry(Tokenizer.from_bytes(*marian_sentencepiece(path)), str(path))
     langs = {}
     if (path / "tokenizer_config.json").is_file():
         langs = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
-    state["src_lang"], state["tgt_lang"] = langs.get("source_lang") or "?", langs.get("target_lang") or "?"
+    state["src_lang"] = _marian_language(langs, "source_lang")
+    state["tgt_lang"] = _marian_language(langs, "target_lang")
     return state
+
+
+def _marian_language(config: dict[str, Any], key: str) -> str:
+    """A language of a Marian ``tokenizer_config.json`` as mt writes it (OPUS-MT's ``eng`` -> ``en``,
+    ``zho`` -> ``zh``), or ``?`` where it names no one language (missing, ``mul``)."""
+    try:
+        code = normalize(config.get(key) or "?")
+    except MTError:
+        return "?"
+    return "?" if code == "mul" else code
 
 
 def load_model(state: dict[str, Any], path: Path) -> Transformer:
@@ -89,7 +101,7 @@ def _inference_meta(state: dict[str, Any], path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} has no {' or '.join(missing)} entry, so it cannot translate; "
                               f"use a checkpoint written by train.py")
     step = state.get("step", state.get("trainer", {}).get("step", 0))
-    return {"vocab": dict(state["vocab"]), "tokenizer": tensor_to_bytes(state["tokenizer"]["model"]),
+    return {"vocab": dict(state["vocab"]), "tokenizer": entry_models(state["tokenizer"]),
             "src_lang": state.get("src_lang", "?"), "tgt_lang": state.get("tgt_lang", "?"), "step": step,
             "pairs": list(state.get("pairs") or [])}
 

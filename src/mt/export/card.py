@@ -25,6 +25,8 @@ def _yaml_block(section: dict[str, Any]) -> str:
 def _scores(results: dict[str, Any] | None) -> str:
     if not results:
         return "No test scores were recorded for this checkpoint (no `results.json` in its run directory).\n"
+    if "bleu" not in results:  # a run with trainer.test_at_end=false writes results.json without them
+        return "No test scores were recorded for this checkpoint (its run did not score the test split).\n"
     lines = ["| split | BLEU | chrF | TER | sentences |", "|---|---|---|---|---|",
              f"| {results.get('split', 'test')} | {results['bleu']:.2f} | {results['chrf']:.2f} | "
              f"{results['ter']:.2f} | {results.get('num_sentences', '?')} |"]
@@ -34,6 +36,15 @@ def _scores(results: dict[str, Any] | None) -> str:
     why = f" Chosen on valid: {chosen['why']}." if chosen.get("why") else ""
     return ("\n".join(lines) + f"\n\nScored checkpoint: `{results.get('checkpoint')}` after "
             f"{results.get('steps')} updates.{why} sacreBLEU signatures:\n\n{sig}\n")
+
+
+def _vocabulary(tokenizer: dict[str, Any], vocab: dict[str, Any]) -> str:
+    kind = tokenizer.get("model_type", "")
+    if vocab.get("src_size") is None:
+        return (f"- Joint SentencePiece {kind} model, {vocab['size']} pieces, shared by source and target "
+                f"(`source.spm` and `target.spm` are the same file).")
+    return (f"- Separate SentencePiece {kind} models: {vocab['src_size']} source pieces (`source.spm`, "
+            f"`vocab.json`) and {vocab['size']} target pieces (`target.spm`, `target_vocab.json`).")
 
 
 def model_card(info: dict[str, Any], model_cfg: dict[str, Any], train_cfg: dict[str, Any] | None,
@@ -73,8 +84,7 @@ print(tokenizer.batch_decode(model.generate(**batch), skip_special_tokens=True))
 ## Training data
 
 {data}
-- Joint SentencePiece {tokenizer.get('model_type', '')} model, {info['vocab']['size']} pieces, shared by
-  source and target (`source.spm` and `target.spm` are the same file).
+{_vocabulary(tokenizer, info['vocab'])}
 
 ## Model and training
 

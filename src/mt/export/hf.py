@@ -127,7 +127,7 @@ def marian_config_kwargs(model: Transformer, tokenizer: Tokenizer) -> dict[str, 
     cfg = model.cfg
     shared, tied_output = embedding_layout(model)
     return dict(
-        vocab_size=model.vocab_size, decoder_vocab_size=model.vocab_size, d_model=cfg.d_model,
+        vocab_size=model.src_vocab_size, decoder_vocab_size=model.vocab_size, d_model=cfg.d_model,
         encoder_layers=cfg.encoder_layers, decoder_layers=cfg.decoder_layers,
         encoder_attention_heads=cfg.n_heads, decoder_attention_heads=cfg.n_heads,
         encoder_ffn_dim=cfg.ffn_dim, decoder_ffn_dim=cfg.ffn_dim, activation_function=cfg.activation,
@@ -142,8 +142,8 @@ def marian_config_kwargs(model: Transformer, tokenizer: Tokenizer) -> dict[str, 
 def export_huggingface(model: Transformer, tokenizer: Tokenizer, info: dict[str, Any], output: Path,
                        *, beam_size: int, card: str) -> None:
     """Write ``output`` (a new directory): config.json, generation_config.json, model.safetensors,
-    source.spm/target.spm (the joint SentencePiece model twice), vocab.json, tokenizer_config.json and
-    the model card ``README.md``."""
+    source.spm/target.spm (each side's SentencePiece model; the joint one twice), vocab.json (and
+    target_vocab.json for separate vocabularies), tokenizer_config.json and the model card ``README.md``."""
     transformers = require("transformers", "hf", "format=huggingface")
     require("safetensors", "hf", "format=huggingface")
     state = marian_state_dict(model)
@@ -168,16 +168,24 @@ def export_huggingface(model: Transformer, tokenizer: Tokenizer, info: dict[str,
 
 def _save_tokenizer(transformers: Any, tokenizer: Tokenizer, info: dict[str, Any], output: Path,
                     max_positions: int) -> None:
-    """MarianTokenizer's files: the joint SentencePiece model as source.spm and target.spm, and
-    vocab.json mapping every piece to its mt id (Marian looks ids up there, not in the .spm)."""
+    """MarianTokenizer's files: each side's SentencePiece model as source.spm and target.spm (the joint
+    one twice), and vocab.json mapping every piece to its mt id (Marian looks ids up there, not in the
+    .spm); where the two sides' ids name different pieces, vocab.json is the source's and
+    target_vocab.json the target's (``separate_vocabs``)."""
     staging = output / ".tokenizer"
     staging.mkdir()
     try:
-        (staging / "joint.spm").write_bytes(tokenizer.to_bytes())
-        vocab = {tokenizer.id_to_piece(i): i for i in range(tokenizer.vocab_size)}
-        (staging / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+        (staging / "source.spm").write_bytes(tokenizer.to_bytes())
+        (staging / "target.spm").write_bytes(tokenizer.target_bytes() or tokenizer.to_bytes())
+        source = {tokenizer.source_piece(i): i for i in range(tokenizer.src_vocab_size)}
+        (staging / "vocab.json").write_text(json.dumps(source, ensure_ascii=False), encoding="utf-8")
+        separate = {}
+        if not tokenizer.shared_vocab:
+            target = {tokenizer.id_to_piece(i): i for i in range(tokenizer.vocab_size)}
+            (staging / "target_vocab.json").write_text(json.dumps(target, ensure_ascii=False), encoding="utf-8")
+            separate = {"separate_vocabs": True, "target_vocab_file": str(staging / "target_vocab.json")}
         marian_tok = transformers.MarianTokenizer(
-            source_spm=str(staging / "joint.spm"), target_spm=str(staging / "joint.spm"),
+            source_spm=str(staging / "source.spm"), target_spm=str(staging / "target.spm"), **separate,
             vocab=str(staging / "vocab.json"), source_lang=info["src_lang"], target_lang=info["tgt_lang"],
             unk_token=tokenizer.id_to_piece(tokenizer.unk_id), eos_token=tokenizer.id_to_piece(tokenizer.eos_id),
             pad_token=tokenizer.id_to_piece(tokenizer.pad_id), model_max_length=max_positions - 1,

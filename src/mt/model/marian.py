@@ -4,8 +4,10 @@ The inverse of ``mt.export.hf``: Marian's post-norm Transformer is mt's, up to t
 weights, the fused attention projections, and the layout of the sinusoidal position table (Marian:
 all sines, then all cosines; mt: interleaved). The import permutes the d_model coordinates back, so
 the imported network computes what Marian's does. What mt cannot express is refused with the key
-that says so (unscaled embeddings, different encoder and decoder widths, a separate decoder
-vocabulary, shared source/target tables with an untied output layer).
+that says so (unscaled embeddings, different encoder and decoder widths, shared source/target
+tables with an untied output layer). A model with ``separate_vocabs`` (a target vocabulary of its
+own) becomes an mt model with separate vocabularies: its own source embedding, and the target
+embedding tied to the output layer where Marian ties them.
 
 Only ``config.json`` and the weights are read here (``model.safetensors`` or ``pytorch_model.bin``);
 neither transformers nor the model's code is needed. The subword files are ``mt.data.marian_vocab``'s.
@@ -43,8 +45,9 @@ def read_config(model_dir: Path) -> dict[str, Any]:
         raise MarianImportError(f"{model_dir / 'config.json'}: not a readable model config ({e})") from None
 
 
-def model_config(config: dict[str, Any], where: Path) -> dict[str, Any]:
-    """``ModelConfig`` fields for a Marian ``config.json`` (as a dict), or an error naming the key."""
+def model_config(config: dict[str, Any], where: Path, separate: bool = False) -> dict[str, Any]:
+    """``ModelConfig`` fields for a Marian ``config.json`` (as a dict), or an error naming the key.
+    ``separate``: the tokenizer has a target vocabulary of its own (``separate_vocabs``)."""
     def need(ok: bool, why: str) -> None:
         if not ok:
             raise MarianImportError(f"{where}: {why}; mt cannot represent this model")
@@ -54,13 +57,18 @@ def model_config(config: dict[str, Any], where: Path) -> dict[str, Any]:
         need(config[a] == config[b], f"{a}={config[a]} differs from {b}={config[b]}")
     need(config.get("scale_embedding", False), "scale_embedding is false (mt scales embeddings by sqrt(d_model))")
     decoder_vocab = config.get("decoder_vocab_size") or config["vocab_size"]
-    need(decoder_vocab == config["vocab_size"], f"decoder_vocab_size={decoder_vocab} differs from vocab_size")
+    need(separate or decoder_vocab == config["vocab_size"],
+         f"decoder_vocab_size={decoder_vocab} differs from vocab_size, and the tokenizer has one vocabulary")
     activation = ACTIVATIONS.get(config.get("activation_function", "gelu"))
     need(activation is not None, f"activation_function={config.get('activation_function')!r} is not one of "
                                  f"{', '.join(ACTIVATIONS)}")
     shared = config.get("share_encoder_decoder_embeddings", True)
     tied = config.get("tie_word_embeddings", True)
-    need(shared == tied, f"share_encoder_decoder_embeddings={shared} with tie_word_embeddings={tied}")
+    if separate:
+        need(not shared, "share_encoder_decoder_embeddings is true, but the tokenizer has separate_vocabs")
+    else:
+        need(shared == tied, f"share_encoder_decoder_embeddings={shared} with tie_word_embeddings={tied} "
+                             f"over one vocabulary")
     return {"encoder_layers": config["encoder_layers"], "decoder_layers": config["decoder_layers"],
             "d_model": config["d_model"], "n_heads": config["encoder_attention_heads"],
             "ffn_dim": config["encoder_ffn_dim"], "dropout": config.get("dropout", 0.1),
@@ -89,8 +97,10 @@ def _first(weights: dict[str, Tensor], names: tuple[str, ...], where: Path) -> T
     raise MarianImportError(f"{where}: none of {', '.join(names)} in the weights")
 
 
-def mt_state_dict(weights: dict[str, Tensor], cfg: dict[str, Any], where: Path) -> dict[str, Tensor]:
-    """Marian's tensors under mt's names, the d_model coordinates back in mt's interleaved order."""
+def mt_state_dict(weights: dict[str, Tensor], cfg: dict[str, Any], where: Path,
+                  separate: bool = False) -> dict[str, Tensor]:
+    """Marian's tensors under mt's names, the d_model coordinates back in mt's interleaved order;
+    ``separate``: source and target have vocabularies (and embedding tables) of their own."""
     d_model = cfg["d_model"]
     inv = torch.argsort(interleaved_to_halves(d_model))
 
@@ -144,8 +154,10 @@ def mt_state_dict(weights: dict[str, Tensor], cfg: dict[str, Any], where: Path) 
         ffn(dst, src, "ffn_block")
     source = _first(weights, ("model.shared.weight", "model.encoder.embed_tokens.weight"), where)
     out["src_embed.weight"] = out["tgt_embed.weight"] = source.float()[:, inv]  # one table when tied
+    if separate or not cfg["tie_embeddings"]:  # save_pretrained keeps one name of a tied pair
+        target = _first(weights, ("model.decoder.embed_tokens.weight", "lm_head.weight"), where)
+        out["tgt_embed.weight"] = target.float()[:, inv]
     if not cfg["tie_embeddings"]:
-        out["tgt_embed.weight"] = get("model.decoder.embed_tokens.weight")[:, inv]
         out["output_proj.weight"] = reads("lm_head.weight")
     bias = weights.get("final_logits_bias")
     if bias is not None and bool(bias.ne(0).any()):
@@ -154,19 +166,23 @@ def mt_state_dict(weights: dict[str, Tensor], cfg: dict[str, Any], where: Path) 
     return out
 
 
-def import_marian(model_dir: str | Path) -> dict[str, Any]:
+def import_marian(model_dir: str | Path, separate: bool = False) -> dict[str, Any]:
     """An mt inference checkpoint's ``model``, ``model_config`` and ``vocab`` entries for a Marian
-    directory (the tokenizer comes from ``mt.data.marian_vocab``). ``vocab.bos_id`` is Marian's
+    directory (the tokenizer comes from ``mt.data.marian_vocab``, which also says whether it is
+    ``separate``: a target vocabulary of its own). ``vocab.bos_id`` is Marian's
     ``decoder_start_token_id`` (its pad id, for OPUS-MT)."""
     model_dir = Path(model_dir)
     config = read_config(model_dir)
-    cfg = model_config(config, model_dir / "config.json")
-    state = mt_state_dict(read_weights(model_dir), cfg, model_dir)
+    cfg = model_config(config, model_dir / "config.json", separate)
+    state = mt_state_dict(read_weights(model_dir), cfg, model_dir, separate)
     try:
         pieces = json.loads((model_dir / "vocab.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise MarianImportError(f"{model_dir / 'vocab.json'}: not readable ({e})") from None
     pad = config["pad_token_id"]
-    vocab = {"size": config["vocab_size"], "pad_id": pad, "eos_id": config["eos_token_id"],
-             "unk_id": pieces.get("<unk>", 1), "bos_id": config.get("decoder_start_token_id", pad)}
+    vocab = {"size": config.get("decoder_vocab_size") or config["vocab_size"], "pad_id": pad,
+             "eos_id": config["eos_token_id"], "unk_id": pieces.get("<unk>", 1),
+             "bos_id": config.get("decoder_start_token_id", pad)}
+    if separate:
+        vocab["src_size"] = config["vocab_size"]
     return {"model": state, "model_config": cfg, "vocab": vocab}

@@ -213,15 +213,20 @@ class DecoderLayer(nn.Module):
 class Transformer(nn.Module):
     """Encoder-decoder Transformer with shared (tied) embeddings and sinusoidal positions."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int, pad_id: int, *, cpu_training: bool = False):
-        """``cpu_training``: the model will be trained on a CPU, and runs ``CPU_TRAINING``'s kernels."""
+    def __init__(self, cfg: ModelConfig, vocab_size: int, pad_id: int, *, src_vocab_size: int | None = None,
+                 cpu_training: bool = False):
+        """``vocab_size``: the target (output) vocabulary; ``src_vocab_size``: the source vocabulary when
+        it is one of its own (None: the joint vocabulary, whose embedding ``model.tie_embeddings``
+        shares between source, target and output; with two vocabularies it ties target and output
+        only). ``cpu_training``: the model will be trained on a CPU, and runs ``CPU_TRAINING``'s kernels."""
         super().__init__()
         kernels = CPU_TRAINING if cpu_training else Kernels()
         self.cfg, self.vocab_size, self.pad_id = cfg, vocab_size, pad_id
+        self.src_vocab_size = vocab_size if src_vocab_size is None else src_vocab_size
         self.embed_scale = math.sqrt(cfg.d_model)
-        self.src_embed = nn.Embedding(vocab_size, cfg.d_model, padding_idx=pad_id)
-        self.tgt_embed = self.src_embed if cfg.tie_embeddings else nn.Embedding(
-            vocab_size, cfg.d_model, padding_idx=pad_id)
+        self.src_embed = nn.Embedding(self.src_vocab_size, cfg.d_model, padding_idx=pad_id)
+        joint_tied = cfg.tie_embeddings and src_vocab_size is None
+        self.tgt_embed = self.src_embed if joint_tied else nn.Embedding(vocab_size, cfg.d_model, padding_idx=pad_id)
         self.register_buffer("positions", sinusoidal_positions(cfg.max_positions, cfg.d_model),
                              persistent=False)
         self.dropout = kernels.dropout(cfg.dropout)

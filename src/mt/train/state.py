@@ -14,7 +14,7 @@ import torch
 from mt import checkpoint as ckpt
 from mt.config import TrainConfig, to_dict
 from mt.data.loader import BatchLoader
-from mt.data.tokenizer import Tokenizer
+from mt.data.tokenizer import Tokenizer, tokenizer_entry
 from mt.model import VocabInfo
 from mt.model.transformer import Transformer
 from mt.train.clock import BudgetDropout, TrainClock
@@ -63,7 +63,7 @@ class RunState:
             "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             "model_config": to_dict(self.cfg.model),
             "vocab": VocabInfo.from_tokenizer(tok).as_dict(),
-            "tokenizer": {"model": ckpt.bytes_to_tensor(tok.to_bytes()), "path": str(self.data_dir)},
+            "tokenizer": tokenizer_entry(tok, str(self.data_dir)),
             "src_lang": self.cfg.data.src_lang, "tgt_lang": self.cfg.data.tgt_lang,
             "pairs": list(self.cfg.data.pairs),
             "config": to_dict(self.cfg), "step": self.progress.step,
