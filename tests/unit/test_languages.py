@@ -1,12 +1,14 @@
 """Language settings (``mt.utils.languages``) where they act: cleaning, SentencePiece, BLEU."""
 
+import re
+
 import pytest
 
 from mt.config import DataConfig, TrainConfig, validate
 from mt.data.clean import PairFilter
 from mt.eval.metrics import score_corpus
 from mt.utils.errors import MTError
-from mt.utils.languages import language, length_units
+from mt.utils.languages import language, length_units, normalize, pair_languages, same_language
 
 
 def test_lengths_are_words_or_characters_by_language():
@@ -45,3 +47,50 @@ def test_a_missing_mecab_is_one_line_naming_the_extra():
     with pytest.raises(MTError, match=r'pip install -e "\.\[ja\]"') as info:
         score_corpus(["猫が好き"], ["猫が好き"], "ja")
     assert "\n" not in str(info.value)
+
+
+def test_codes_as_users_and_models_write_them_become_the_shortest_standard_tag():
+    written = ["eng", "deu", "zho", "cmn_Hans", "zho_Hant", "pt_BR", "jpn", "zh-Hans", "en"]
+    assert [normalize(code) for code in written] == ["en", "de", "zh", "zh-Hans", "zh-Hant", "pt-BR", "ja",
+                                                     "zh-Hans", "en"]
+    for bad in ("de+zh", "?", "xx", ""):
+        with pytest.raises(MTError, match=re.escape(f"{bad!r} is not a language code")):
+            normalize(bad)
+
+
+def test_one_language_however_spelt():
+    assert same_language("zh", "cmn") and same_language("zho", "zh-Hans") and same_language("zho_Hant", "zh")
+    assert same_language("eng", "en") and same_language("pt_BR", "pt")
+    assert not same_language("zh-Hans", "zh-Hant") and not same_language("en", "de")
+    assert same_language("?", "?") and not same_language("?", "en") and not same_language("de+zh", "de")
+    assert pair_languages("eng-zho") == ("eng", "zho") and pair_languages("cmn_Hans-eng") == ("cmn_Hans", "eng")
+    assert pair_languages("en-zh-Hant") == ("en", "zh-Hant") and pair_languages("zh-Hant-en") == ("zh-Hant", "en")
+    with pytest.raises(MTError, match="'en-xx' is not a language pair"):
+        pair_languages("en-xx")
+
+
+def test_settings_follow_the_language_however_spelt():
+    for code in ("zho", "cmn_Hans", "zho_Hant", "cmn"):
+        assert language(code).code == "zh" and language(code).bleu_tokenizer == "zh" and not language(code).spaces
+    assert language("jpn").bleu_tokenizer == "ja-mecab" and language("jpn").character_coverage == 0.9995
+    assert language("deu").compound_split and language("de+zh").bleu_tokenizer == "13a"
+    assert PairFilter(DataConfig(src_lang="eng", tgt_lang="zho")).reason(
+        "a man is riding a bike", "一个男人在骑自行车") is None
+
+
+def test_bleu_picks_the_tokenizer_of_the_target_however_spelt():
+    zh = score_corpus(["一个男人在骑车。"], ["一个男人在骑自行车。"], "zho", tokenized=False)
+    assert "tok:zh" in zh["signatures"]["bleu"]
+    pytest.importorskip("MeCab")
+    ja = score_corpus(["猫が好きです。"], ["猫が大好きです。"], "jpn", tokenized=False)
+    assert "tok:ja-mecab" in ja["signatures"]["bleu"]
+
+
+def test_a_marian_directory_says_its_languages_as_mt_writes_them(tmp_path):
+    """OPUS-MT's tokenizer_config.json says ``eng`` and ``zho``: read as ``en`` and ``zh``, which every
+    direction check compares with the user's codes."""
+    from mt.decode.load import read_model_state
+    from tests.unit.test_marian_import import _opus_dir  # skips without transformers
+
+    state = read_model_state(_opus_dir(tmp_path, separate=False))
+    assert (state["src_lang"], state["tgt_lang"]) == ("en", "zh")

@@ -108,6 +108,7 @@ def tokenized_bleu(hyps: Sequence[str], refs: Sequence[str], lang: str) -> tuple
     before it, e.g. ``moses(de)+compound-split|nrefs:1|case:mixed|eff:no|tok:none|smooth:none|...``.
     """
     _check_lines(hyps, refs)
+    lang = language(lang).code or lang  # Moses knows ISO 639-1 codes: ``deu`` -> ``de``
     split = language(lang).compound_split
     tok_hyps = [paper_tokenize(h, lang, split) for h in hyps]
     tok_refs = [paper_tokenize(r, lang, split) for r in refs]
