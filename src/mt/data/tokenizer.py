@@ -19,6 +19,7 @@ import sentencepiece as spm
 
 from mt.config import ConfigError, TokenizerConfig
 from mt.data.errors import DataError
+from mt.data.formats import subword_models
 
 logger = logging.getLogger(__name__)
 
@@ -264,23 +265,11 @@ def entry_models(entry: dict) -> tuple[bytes, bytes | None]:
 
 def existing_models(path: str | os.PathLike) -> tuple[bytes, bytes | None]:
     """The serialized subword models ``tokenizer.from_model`` names, as ``(source or joint, target or
-    None)``: a SentencePiece ``.model`` file, an mt checkpoint's tokenizer, or a Marian model
-    directory's (``mt.data.marian_vocab``). Checked by loading them; errors name the path."""
-    from mt.checkpoint import load_checkpoint
-    from mt.data.marian_vocab import is_marian_dir, marian_sentencepiece
-
-    path = Path(path)
-    target = None
-    if is_marian_dir(path):
-        data, target = marian_sentencepiece(path)
-    elif not path.is_file():
-        raise DataError(f"tokenizer.from_model: {path} is neither a file nor a Marian model directory")
-    elif path.suffix == ".pt":
-        state = load_checkpoint(path)
-        if "tokenizer" not in state:
-            raise DataError(f"tokenizer.from_model: checkpoint {path} holds no tokenizer")
-        data, target = entry_models(state["tokenizer"])
-    else:
-        data = path.read_bytes()
-    Tokenizer.from_bytes(data, target)  # a clear error now rather than in a worker process
-    return data, target
+    None)``: those of a model in any of ``mt.data.formats``'s formats (a SentencePiece ``.model`` file,
+    an mt checkpoint, a Marian or CTranslate2 directory). Checked by loading them; errors name the path."""
+    try:
+        source, target = subword_models(path)
+    except DataError as e:
+        raise DataError(f"tokenizer.from_model: {e}") from None
+    Tokenizer.from_bytes(source, target)  # a clear error now rather than in a worker process
+    return source, target

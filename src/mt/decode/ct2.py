@@ -44,6 +44,13 @@ import torch
 from tqdm import tqdm
 
 from mt.config import DecodeConfig
+from mt.data.formats import (
+    CT2_METADATA_FILE,
+    CT2_SENTENCEPIECE_FILE,
+    CT2_TARGET_SENTENCEPIECE_FILE,
+    ct2_subword_models,
+    is_ct2_dir,
+)
 from mt.data.tokenizer import Tokenizer
 from mt.decode.lines import MAX_SOURCE_TOKENS, Translation, translate_with
 from mt.decode.search import Hypothesis, max_output_lengths, normalized_score, search_for, search_name
@@ -51,16 +58,10 @@ from mt.utils.cpu import usable_cores
 from mt.utils.errors import MTError
 from mt.utils.extras import require
 
-# The names the converter writes (mt.decode.ct2_convert imports these: the reader owns the layout).
-SENTENCEPIECE_FILE = "sentencepiece.model"
-METADATA_FILE = "mt_export.json"
-
-MODEL_FILE = "model.bin"  # CTranslate2's own weights file
-
-
-def is_ct2_dir(path: str | Path) -> bool:
-    """Whether ``path`` is a CTranslate2 model directory (its weights file), not a checkpoint."""
-    return (Path(path) / MODEL_FILE).is_file()
+# The names the converter writes (``mt.data.formats`` holds the layout, for every format).
+SENTENCEPIECE_FILE = CT2_SENTENCEPIECE_FILE
+TARGET_SENTENCEPIECE_FILE = CT2_TARGET_SENTENCEPIECE_FILE
+METADATA_FILE = CT2_METADATA_FILE
 
 
 CPU_MAX_BEAM_ROWS = 128
@@ -82,14 +83,18 @@ class CT2Model:
         """Builds a fresh translator of the same model with one worker and all the threads
         (``seed_sampling``)."""
         self.pieces = [tokenizer.id_to_piece(i) for i in range(tokenizer.vocab_size)]
+        """The target vocabulary, by id."""
         self.piece_ids = {piece: i for i, piece in enumerate(self.pieces)}
+        self.src_pieces = [tokenizer.source_piece(i) for i in range(tokenizer.src_vocab_size)]
+        """The source vocabulary, by id (the target's, for a joint vocabulary)."""
         self.max_positions = int(meta["max_positions"])
 
     @property
     def info(self) -> dict[str, Any]:
         """What ``translate_file`` logs and returns, as for checkpoints."""
         return {"model": self.meta.get("path"), "src_lang": self.meta["src_lang"],
-                "tgt_lang": self.meta["tgt_lang"], "step": self.meta.get("step", 0)}
+                "tgt_lang": self.meta["tgt_lang"], "step": self.meta.get("step", 0),
+                "pairs": list(self.meta.get("pairs") or [])}
 
 
 def load_ct2(model_dir: str | Path, device: str = "auto", *, threads: int = 0, intra_threads: int = 1,
@@ -105,7 +110,7 @@ def load_ct2(model_dir: str | Path, device: str = "auto", *, threads: int = 0, i
                       f"{METADATA_FILE}); write one with: python scripts/export.py checkpoint=PATH "
                       f"format=ctranslate2 output={model_dir}")
     meta = {**json.loads(meta_path.read_text(encoding="utf-8")), "path": str(model_dir)}
-    tokenizer = Tokenizer.from_file(model_dir / SENTENCEPIECE_FILE)
+    tokenizer = Tokenizer.from_bytes(*ct2_subword_models(model_dir))
     if device == "auto":
         device = "cuda" if ct2.get_cuda_device_count() > 0 else "cpu"
     if threads <= 0:
@@ -215,7 +220,7 @@ def _end_at_limit(model: CT2Model, src_ids: list[list[int]], results: list[list[
     if not at_limit:
         return
     targets = [results[i][j].tokens[:limits[i]] for i, j in at_limit]
-    scored = model.translator.score_batch([[model.pieces[t] for t in src_ids[i]] for i, _ in at_limit],
+    scored = model.translator.score_batch([[model.src_pieces[t] for t in src_ids[i]] for i, _ in at_limit],
                                           [[model.pieces[t] for t in tokens] for tokens in targets],
                                           max_input_length=0)
     for (i, j), tokens, result in zip(at_limit, targets, scored, strict=True):
@@ -229,7 +234,7 @@ def _translate(model: CT2Model, src_ids: list[list[int]], cfg: DecodeConfig,
     hypothesis of each sentence, ranked by mt's length-normalised score."""
     tok = model.tokenizer
     results = model.translator.translate_batch(
-        [[model.pieces[i] for i in ids] for ids in src_ids], **search_options(cfg), length_penalty=1.0,
+        [[model.src_pieces[i] for i in ids] for ids in src_ids], **search_options(cfg), length_penalty=1.0,
         max_decoding_length=max(max_len, 1), min_decoding_length=min(cfg.min_len, max(max_len, 1)),
         suppress_sequences=[[model.pieces[tok.pad_id]], [model.pieces[tok.bos_id]]],
         max_input_length=0, return_scores=True, no_repeat_ngram_size=cfg.no_repeat_ngram_size,

@@ -19,7 +19,8 @@ import torch
 from mt.checkpoint import CheckpointError, load_checkpoint
 from mt.config import ConfigError, ModelConfig, from_dict
 from mt.data.errors import DataError
-from mt.data.marian_vocab import is_marian_dir, marian_sentencepiece, separate_vocabs
+from mt.data.formats import model_format
+from mt.data.marian_vocab import marian_sentencepiece, separate_vocabs
 from mt.data.tokenizer import Tokenizer, entry_models, tokenizer_entry
 from mt.model import VocabInfo, build_model
 from mt.model.marian import import_marian
@@ -65,9 +66,17 @@ def load_for_inference(
 
 def read_model_state(path: str | Path) -> dict[str, Any]:
     """An mt checkpoint (on the CPU), or a Marian model directory as the same entries: ``model``,
-    ``model_config``, ``vocab``, ``tokenizer``, ``src_lang``, ``tgt_lang``."""
+    ``model_config``, ``vocab``, ``tokenizer``, ``src_lang``, ``tgt_lang``. Other formats
+    (``mt.data.formats``) are refused with what to do instead."""
     path = Path(path)
-    if not is_marian_dir(path):
+    fmt = model_format(path) if path.exists() else "checkpoint"  # (a missing file: load_checkpoint says so)
+    if fmt == "ctranslate2":
+        raise MTError(f"{path} is a CTranslate2 export: translate with it by backend=ctranslate2 "
+                      f"model_dir={path} (or use data.synthetic.models for corpora); it has no PyTorch weights")
+    if fmt == "sentencepiece":
+        raise MTError(f"{path} is a SentencePiece model, not a translation model; give a checkpoint (.pt) "
+                      f"or a Marian model directory")
+    if fmt == "checkpoint":
         return load_checkpoint(path, map_location="cpu")
     state = import_marian(path, separate_vocabs(path))
     state["tokenizer"] = tokenizer_entry(Tokenizer.from_bytes(*marian_sentencepiece(path)), str(path))
