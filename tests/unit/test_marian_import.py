@@ -52,7 +52,8 @@ def _pieces(path: Path) -> list[str]:
     return [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
 
 
-def _vocabularies(tmp: Path, source: Path, target: Path, separate: bool) -> tuple[list[str], list[str]]:
+def _vocabularies(tmp: Path, source: Path, target: Path, separate: bool,
+                  tokens: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
     """OPUS-MT's joint ``vocab.json`` (both sides' pieces, ``<pad>`` last), or one per side. With two,
     ``<pad>`` takes id 2 on both sides: a ``MarianConfig`` has one ``pad_token_id`` for both tables."""
     if separate:
@@ -60,7 +61,7 @@ def _vocabularies(tmp: Path, source: Path, target: Path, separate: bool) -> tupl
                  for path in (source, target)]
         (tmp / "target_vocab.json").write_text(json.dumps({p: i for i, p in enumerate(sides[1])}), encoding="utf-8")
     else:
-        joint = ["</s>", "<unk>"]
+        joint = ["</s>", "<unk>", *tokens]  # a multi-target model's >>xxx<< tokens
         for path in (source, target):
             joint += [p for p in _pieces(path) if p not in joint]
         sides = [joint + ["<pad>"]] * 2
@@ -68,10 +69,11 @@ def _vocabularies(tmp: Path, source: Path, target: Path, separate: bool) -> tupl
     return sides[0], sides[1]
 
 
-def _opus_dir(tmp: Path, separate: bool) -> Path:
+def _opus_dir(tmp: Path, separate: bool, tokens: tuple[str, ...] = ()) -> Path:
+    """The model directory; ``tokens``: the ``>>xxx<<`` target-language tokens of a multi-target model."""
     source = _spm(tmp, "source", EN, 600, 1.0)
     target = _spm(tmp, "target", ZH, 1500, 0.9995)  # the rarest characters become <unk>, as in OPUS-MT
-    src_vocab, tgt_vocab = _vocabularies(tmp, source, target, separate)
+    src_vocab, tgt_vocab = _vocabularies(tmp, source, target, separate, tokens)
     pad = src_vocab.index("<pad>")
     config = transformers.MarianConfig(
         vocab_size=len(src_vocab), decoder_vocab_size=len(tgt_vocab), d_model=32, encoder_layers=2,

@@ -27,10 +27,12 @@ from mt.decode.chunks import translate_resumable
 from mt.decode.lines import CPU_MAX_BEAM_ROWS, MAX_SOURCE_TOKENS, Translation, format_nbest, translate_with
 from mt.decode.load import load_for_inference
 from mt.decode.search import Hypothesis, search_for
+from mt.decode.targets import with_language_token
 from mt.model.transformer import Transformer
 from mt.utils.device import autocast
 from mt.utils.errors import MTError
 from mt.utils.fingerprint import file_fingerprint
+from mt.utils.languages import same_language
 from mt.utils.logging import get_logger
 from mt.utils.text import read_text_lines, resolve_path, write_text_lines
 
@@ -107,18 +109,22 @@ def translate_file(cfg: TranslateConfig) -> dict[str, Any]:
         info = engine.info
         nbest = functools.partial(translate_nbest_ct2, engine, decode_cfg=cfg.decode)
         identity = [file_fingerprint(model_dir / "model.bin")]
+        tokenizer = engine.tokenizer
     else:
         checkpoints = [resolve_path(p, cfg.work_dir) for p in cfg.checkpoint]
         models, tokenizer, info = load_for_inference(checkpoints, cfg.decode.device)
         nbest = functools.partial(translate_nbest, models, tokenizer, decode_cfg=cfg.decode)
         identity = [file_fingerprint(p) for p in checkpoints]
 
-    pairs = info.get("pairs") or []
-    if cfg.tgt_lang and not pairs and info["tgt_lang"] not in ("?", cfg.tgt_lang):
+    pairs, tokens = info.get("pairs") or [], tokenizer.language_tokens()
+    if (cfg.tgt_lang and not (pairs or tokens) and info["tgt_lang"] != "?"
+            and not same_language(info["tgt_lang"], cfg.tgt_lang)):  # zho, zh and cmn_Hans alike
         raise MTError(f"tgt_lang={cfg.tgt_lang}, but this model translates {info['src_lang']}-{info['tgt_lang']} only")
 
     def translate(lines: Sequence[str], start: int, progress: bool | tqdm) -> list[str]:
         lines = with_target(list(lines), pairs, cfg.tgt_lang, cfg.src_lang)  # data.pairs models: <2xx> tags
+        if tokens:  # multi-target Marian models: >>xxx<< tokens
+            lines = with_language_token(lines, tokens, cfg.tgt_lang)
         results = nbest(lines=lines, progress=progress)
         return format_nbest(results, start) if cfg.decode.nbest > 1 else [hyps[0].text for hyps in results]
 

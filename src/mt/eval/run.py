@@ -22,9 +22,11 @@ from mt.config import EvaluateConfig
 from mt.data.sources.multi import with_target
 from mt.decode.load import load_for_inference
 from mt.decode.run import translate_lines
+from mt.decode.targets import with_language_token
 from mt.eval.metrics import character_loop_lines, score_corpus
 from mt.utils.errors import MTError
 from mt.utils.io import write_json
+from mt.utils.languages import pair_languages, same_language
 from mt.utils.logging import get_logger
 from mt.utils.network import network_failure, short_reason
 from mt.utils.text import read_text_lines, resolve_path, write_text_lines
@@ -55,6 +57,7 @@ def fetch_sacrebleu_testset(testset: str, langpair: str) -> tuple[str, str]:
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise MTError(f"testset={testset} is not a sacreBLEU test set{hint}; `sacrebleu --list` shows them")
     pairs = list(DATASETS[testset].langpairs)
+    langpair = next((p for p in pairs if _same_pair(p, langpair)), langpair)  # eng-deu is en-de
     if langpair not in pairs:
         raise MTError(f"test set {testset} has no langpair={langpair}; it has {', '.join(pairs)}")
     try:
@@ -99,12 +102,20 @@ def load_testset(cfg: EvaluateConfig) -> EvalData:
     return EvalData(name, src_path, ref_path, src_lines, ref_lines)
 
 
+def _same_pair(a: str, b: str) -> bool:
+    """Whether two language pairs name the same direction, however spelt (``en-zh``, ``eng-cmn_Hans``)."""
+    try:
+        return all(map(same_language, pair_languages(a), pair_languages(b)))
+    except MTError:
+        return a == b
+
+
 def _check_direction(info: dict[str, Any], langpair: str | None) -> None:
     """A test set in the wrong direction would give a meaningless near-zero BLEU: refuse it."""
     if langpair is None or "?" in (info["src_lang"], info["tgt_lang"]) or info.get("pairs"):
         return  # a data.pairs model translates what langpair asks (zero-shot directions with a warning)
     model_pair = f"{info['src_lang']}-{info['tgt_lang']}"
-    if model_pair != langpair:
+    if not _same_pair(model_pair, langpair):
         raise MTError(f"the checkpoint translates {model_pair} but langpair={langpair}; "
                       f"use langpair={model_pair} or a checkpoint for {langpair}")
 
@@ -114,7 +125,7 @@ def _target_lang(info: dict[str, Any], langpair: str | None) -> str | None:
     if info.get("tgt_lang") not in (None, "?") and not info.get("pairs"):
         return str(info["tgt_lang"])
     if langpair and "-" in langpair:
-        return langpair.split("-", 1)[1]
+        return pair_languages(langpair)[1]
     return None
 
 
@@ -151,8 +162,10 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     models, tokenizer, info = load_for_inference(checkpoints, cfg.decode.device)
     _check_direction(info, cfg.langpair)
     start = time.perf_counter()
-    src_lang, tgt_lang = cfg.langpair.split("-", 1) if cfg.langpair else (None, None)
+    src_lang, tgt_lang = pair_languages(cfg.langpair) if cfg.langpair else (None, None)
     src_lines = with_target(test.src_lines, info.get("pairs") or [], tgt_lang, src_lang)  # data.pairs: tags
+    if tokenizer.language_tokens():  # multi-target Marian models: >>xxx<< tokens
+        src_lines = with_language_token(src_lines, tokenizer.language_tokens(), tgt_lang)
     hyps = translate_lines(models, tokenizer, src_lines, cfg.decode, progress=cfg.progress)
     seconds = time.perf_counter() - start
     scores = score_corpus(hyps, test.ref_lines, lang=_target_lang(info, cfg.langpair))
