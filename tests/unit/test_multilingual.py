@@ -16,9 +16,11 @@ from mt.data.errors import DataError
 from mt.data.prepare import load_prepared, prepare_data
 from mt.data.sources import iter_pairs, source_for
 from mt.data.sources.multi import tag_language, target_tag, with_target
+from mt.train.setup import pair_groups
 
 WORDS = {"en": "a man dog sees the house two cats run".split(), "de": "ein Mann Hund sieht das Haus zwei Katzen laufen".split(),
-         "fr": "un homme chien voit la maison deux chats courent".split(), "cs": "muž pes vidí dům dva kočky běží a ten".split()}
+         "fr": "un homme chien voit la maison deux chats courent".split(), "cs": "muž pes vidí dům dva kočky běží a ten".split(),
+         "ro": "un om câine vede casa doi pisici aleargă și".split()}
 
 
 def write_corpus(root: Path, sizes: dict[str, int]) -> Path:
@@ -97,3 +99,53 @@ def test_translating_picks_the_target_per_run_or_per_line(caplog):
         with_target(["ein Mann"], pairs, "fr", src_lang="de")
     assert "de->fr was never trained" in caplog.text
     assert with_target(["a man"], [], "de") == ["a man"]  # a single-pair model takes lines as they are
+
+
+def test_the_target_may_be_spelt_as_opus_mt_spells_it(caplog):
+    """tgt_lang=deu or cmn_Hans asks a model trained on en-de and en-zh for its own tags."""
+    pairs = ["en-de", "en-zh"]
+    with caplog.at_level(logging.WARNING, logger="mt"):
+        for code, tag in (("deu", "<2de>"), ("cmn_Hans", "<2zh>"), ("zho_Hant", "<2zh>"), ("zh", "<2zh>")):
+            assert with_target(["a man"], pairs, code, src_lang="eng") == [f"{tag} a man"]
+    assert "never trained" not in caplog.text
+
+
+def write_hub(root: Path, sizes: dict[str, int]) -> Path:
+    """A local dataset in the hub's parquet layout with one config per pair (``de-en``: ``sizes`` train
+    rows of random sentences, 3 valid and test rows)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for pair, n in sizes.items():
+        src, tgt = pair.split("-")
+        rng = random.Random(pair)
+        for split, rows in (("train", n), ("validation", 3), ("test", 3)):
+            picks = [[rng.randrange(9) for _ in range(rng.randint(2, 14))] for _ in range(rows)]
+            table = [{"translation": {lang: " ".join(WORDS[lang][i] for i in r) for lang in (src, tgt)}} for r in picks]
+            (root / pair).mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.Table.from_pylist(table), root / pair / f"{split}-00000-of-00001.parquet")
+    return root
+
+
+def test_temperature_sampling_draws_by_pair_in_a_many_to_one_corpus(tmp_path, monkeypatch):
+    """[ro-en, de-en] share the tag <2en>: the groups are the pairs, as meta.json counts them after
+    cleaning and after binarization drops sentences over max_tokens_per_sentence (here many Romanian
+    ones, which would shift a boundary taken from the cleaned counts), so T=5 lifts ro-en."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf_cache")
+    cfg = TrainConfig()
+    cfg.data = DataConfig(source="hf", hf_path=str(write_hub(tmp_path / "hub", {"ro-en": 150, "de-en": 400})),
+                          pairs=["ro-en", "de-en"], cache_dir=str(tmp_path / "cache"), num_workers=1,
+                          max_tokens_per_sentence=40)
+    prepared = load_prepared(prepare_data(validate(cfg).data, TokenizerConfig(vocab_size=50, byte_fallback=False),
+                                          tmp_path, progress=False))
+    train = prepared.split("train")
+    (ro, n_ro), (de, n_de) = prepared.meta["pairs"]["train"]
+    assert (ro, de) == ("ro-en", "de-en") and n_ro + n_de == len(train) and 30 < n_ro < n_de / 4
+    assert prepared.meta["splits"]["train"]["dropped_too_long"] > 50
+    groups = pair_groups(prepared, len(train))
+    romanian = [bool(set(prepared.tokenizer.decode_source(src).split()) & set(WORDS["ro"])) for src, _ in train]
+    assert (groups == 0).tolist() == romanian  # every sentence in its own pair
+    lifted = temperature_sample(groups, 5.0, (1, 2))
+    assert len(lifted) == len(train) and np.bincount(groups[lifted])[0] > 2 * n_ro

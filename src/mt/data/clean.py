@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from itertools import islice
 
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 from mt.config import DataConfig
 from mt.data.digests import DigestSet
 from mt.data.errors import DataError
-from mt.utils.languages import language, length_units
+from mt.utils.languages import Language, language, length_units
 
 SHORT_PAIR_WORDS = 3
 """Pairs whose longer side has at most this many words are exempt from the length-ratio filter."""
@@ -47,15 +48,32 @@ class CleanStats:
     too_many_words: int = 0
     length_ratio: int = 0
     duplicate: int = 0
+    pairs: dict[str, int] = field(default_factory=dict)
+    """With ``data.pairs``: the pairs kept of each pair (``en-zh``), in corpus order."""
 
     def as_dict(self) -> dict[str, int]:
-        """Plain dict of the counts (for logs and meta.json)."""
-        return asdict(self)
+        """Plain dict of the filter counts (for logs and meta.json); ``pairs`` stays out."""
+        return {k: v for k, v in asdict(self).items() if k != "pairs"}
 
     @property
     def removed(self) -> int:
         """Total number of pairs dropped."""
         return self.total - self.kept
+
+
+class LabelledPair(tuple):
+    """A ``(src, tgt)`` pair of one of ``data.pairs`` (``pair``: ``en-zh``), its source starting with
+    the tag of its target language (``<2zh> ...``); what ``MultiPairSource`` yields, so that cleaning
+    measures each side in its own language, without the tag, and counts each pair's survivors."""
+
+    pair: str
+
+
+def labelled(src: str, tgt: str, pair: str) -> LabelledPair:
+    """The ``LabelledPair`` ``(src, tgt)`` of ``pair``."""
+    item = LabelledPair((src, tgt))
+    item.pair = pair
+    return item
 
 
 class PairFilter:
@@ -70,22 +88,38 @@ class PairFilter:
         self.max_length_ratio = cfg.max_length_ratio
         # Words where the language is written with spaces, characters where it is not (zh, ja, ...).
         self.src_lang, self.tgt_lang = language(cfg.src_lang), language(cfg.tgt_lang)
+        self._pair_langs: dict[str, tuple[Language, Language]] = {}
         self.dedup = cfg.dedup
         self.remove_copies = cfg.remove_copies
         self.stats = CleanStats()
         self._seen = DigestSet()
 
-    def reason(self, src: str, tgt: str) -> str | None:
-        """The name of the filter other than dedup that rejects the pair (a CleanStats field), or None."""
+    def languages(self, pair: str | None) -> tuple[Language, Language]:
+        """The languages of ``pair`` (one of ``data.pairs``), or of the config's one pair for None."""
+        if pair is None:
+            return self.src_lang, self.tgt_lang
+        if pair not in self._pair_langs:
+            src, tgt = pair.split("-", 1)
+            self._pair_langs[pair] = language(src), language(tgt)
+        return self._pair_langs[pair]
+
+    def reason(self, src: str, tgt: str, pair: str | None = None) -> str | None:
+        """The name of the filter other than dedup that rejects the pair (a CleanStats field), or None.
+        ``pair`` names the ``data.pairs`` entry of a ``LabelledPair``, whose source starts with a tag."""
+        if pair is not None:
+            src = src.partition(" ")[2]  # the text after the tag: "<2de> " alone is an empty source
         if not src or not tgt:
             return "empty"
         if self.remove_copies and src == tgt:
             return "copy"
-        n_src = src.count(" ") + 1 if self.src_lang.spaces else length_units(src, self.src_lang)  # collapsed
-        n_tgt = tgt.count(" ") + 1 if self.tgt_lang.spaces else length_units(tgt, self.tgt_lang)
+        src_lang, tgt_lang = self.languages(pair)
+        n_src = src.count(" ") + 1 if src_lang.spaces else length_units(src, src_lang)  # collapsed
+        n_tgt = tgt.count(" ") + 1 if tgt_lang.spaces else length_units(tgt, tgt_lang)
         if n_src > self.max_words or n_tgt > self.max_words:
             return "too_many_words"
-        longer, shorter = max(n_src, n_tgt), min(n_src, n_tgt)
+        # Characters are not words: a zh or ja side counts in words' worth of characters (chars_per_word).
+        src_words, tgt_words = n_src / src_lang.chars_per_word, n_tgt / tgt_lang.chars_per_word
+        longer, shorter = max(src_words, tgt_words), min(src_words, tgt_words)
         if longer > SHORT_PAIR_WORDS and longer > self.max_length_ratio * shorter:
             return "length_ratio"
         return None
@@ -94,25 +128,32 @@ class PairFilter:
         """Update the counts and say whether the pair survives every filter."""
         return bool(self.keep_chunk([(src, tgt)]))
 
-    def keep_chunk(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """The pairs of ``pairs`` that survive every filter, in order; updates the counts.
+    def keep_chunk(self, pairs: list[tuple[str, str]], labels: list[str | None] | None = None
+                   ) -> list[tuple[str, str]]:
+        """The pairs of ``pairs`` that survive every filter, in order; updates the counts. ``labels``
+        names each pair's ``data.pairs`` entry (see ``LabelledPair``), None for the config's pair.
 
         Dedup comes last and runs once per chunk, vectorised; a pair still counts only under the
         first filter it fails.
         """
         self.stats.total += len(pairs)
-        survivors = []
-        for src, tgt in pairs:
-            why = self.reason(src, tgt)
+        labels = labels or [None] * len(pairs)
+        survivors, kept_labels = [], []
+        for (src, tgt), label in zip(pairs, labels, strict=True):
+            why = self.reason(src, tgt, label)
             if why is None:
                 survivors.append((src, tgt))
+                kept_labels.append(label)
             else:
                 setattr(self.stats, why, getattr(self.stats, why) + 1)
         if self.dedup and survivors:
-            new = self._seen.add(pair_digests(survivors))
-            self.stats.duplicate += len(survivors) - int(new.sum())
-            survivors = [pair for pair, is_new in zip(survivors, new.tolist(), strict=True) if is_new]
+            new = self._seen.add(pair_digests(survivors)).tolist()
+            self.stats.duplicate += len(survivors) - sum(new)
+            survivors = [pair for pair, is_new in zip(survivors, new, strict=True) if is_new]
+            kept_labels = [label for label, is_new in zip(kept_labels, new, strict=True) if is_new]
         self.stats.kept += len(survivors)
+        for label, n in Counter(label for label in kept_labels if label is not None).items():
+            self.stats.pairs[label] = self.stats.pairs.get(label, 0) + n
         return survivors
 
 
@@ -146,7 +187,7 @@ def clean_pairs(
     it = iter(pairs)
     while chunk := list(islice(it, CLEAN_CHUNK)):
         yield from flt.keep_chunk([(normalize_text(s, cfg.normalize), normalize_text(t, cfg.normalize))
-                                   for s, t in chunk])
+                                   for s, t in chunk], [getattr(p, "pair", None) for p in chunk])
     check_not_empty(flt.stats)
     if stats_out is not None:
         stats_out.append(flt.stats)

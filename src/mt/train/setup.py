@@ -12,9 +12,9 @@ from torch import nn
 from mt.config import ModelConfig, TrainConfig
 from mt.data.batching import EpochBatchSampler, batch_by_tokens, temperature_sample
 from mt.data.dataset import TokenPairDataset
+from mt.data.formats import FORMATS, model_format
 from mt.data.loader import BatchLoader
 from mt.data.prepare import PreparedData, cache_root, find_prepared, load_prepared, prepare_data, prepared_dir
-from mt.data.sources.multi import target_tag
 from mt.decode.synthetic import build_synthetic
 from mt.model import VocabInfo
 from mt.model import build_model as build_transformer
@@ -23,6 +23,7 @@ from mt.utils.dist import DistInfo, barrier
 from mt.utils.errors import MTError
 from mt.utils.logging import get_logger
 from mt.utils.shared_storage import Heartbeat, check_shared_dirs, wait_for
+from mt.utils.text import resolve_path
 
 log = get_logger(__name__)
 
@@ -60,6 +61,20 @@ PREPARE_STATUS = ".prepare-status.json"
 """Rank 0's heartbeat while it prepares the data, in the run directory (see mt.utils.shared_storage)."""
 
 
+def check_parent(cfg: TrainConfig) -> None:
+    """``trainer.init_from`` names a model mt can start from (a checkpoint or a Marian directory), or
+    an error naming that key."""
+    if not cfg.trainer.init_from:
+        return
+    path = resolve_path(cfg.trainer.init_from, cfg.work_dir)
+    if not path.exists():
+        raise MTError(f"trainer.init_from={cfg.trainer.init_from}: {path} does not exist")
+    fmt = model_format(path)
+    if fmt not in ("checkpoint", "marian"):
+        raise MTError(f"trainer.init_from={cfg.trainer.init_from}: {path} is {FORMATS[fmt].summary}, which has no "
+                      f"PyTorch weights to start from; give an mt checkpoint or a Marian model directory")
+
+
 def load_data(cfg: TrainConfig, info: DistInfo) -> PreparedData:
     """Rank 0 prepares (or reuses) the cached data; the other ranks open the same files.
 
@@ -68,6 +83,7 @@ def load_data(cfg: TrainConfig, info: DistInfo) -> PreparedData:
     preparing may take longer than the process-group timeout; a failure on rank 0 ends their wait.
     """
     work_dir, run_dir = Path(cfg.work_dir), Path(cfg.run_dir)
+    check_parent(cfg)  # before minutes of translating or preparing, not after
     token = check_shared_dirs({"run directory (hydra.run.dir)": run_dir,
                                "data cache (data.cache_dir)": cache_root(cfg.data, work_dir)})
     status = run_dir / PREPARE_STATUS
@@ -119,18 +135,26 @@ def build_loader(cfg: TrainConfig, data: PreparedData, info: DistInfo, *, pad_to
 
 
 def _pair_groups(cfg: TrainConfig, data: PreparedData, train: TokenPairDataset) -> np.ndarray | None:
-    """With ``data.pairs`` and ``data.pair_temperature`` other than 1: the target-language group of
-    every train pair (by its tag), for temperature sampling; None when every epoch is the corpus."""
+    """With ``data.pairs`` and ``data.pair_temperature`` other than 1: ``pair_groups``, for temperature
+    sampling; None when every epoch is the corpus."""
     if not cfg.data.pairs or cfg.data.pair_temperature == 1.0:
         return None
-    langs = sorted({pair.split("-")[1] for pair in cfg.data.pairs})
-    ids = [data.tokenizer.piece_id(target_tag(lang)) for lang in langs]
-    if None in ids:
-        raise MTError(f"the tokenizer of {data.directory} lacks the target-language tags {langs}")
-    groups = train.source_groups(ids)  # type: ignore[arg-type]
-    log.info("pair_temperature %.1f: train sentences per target language %s", cfg.data.pair_temperature,
-             dict(zip(langs, np.bincount(groups[groups >= 0], minlength=len(langs)).tolist(), strict=True)))
+    groups = pair_groups(data, len(train))
+    sizes = dict(zip(cfg.data.pairs, np.bincount(groups, minlength=len(cfg.data.pairs)).tolist(), strict=True))
+    log.info("pair_temperature %.1f: train sentences per pair %s", cfg.data.pair_temperature, sizes)
     return groups
+
+
+def pair_groups(data: PreparedData, n_train: int) -> np.ndarray:
+    """The pair (its index in ``data.pairs``) of each of the ``n_train`` train sentences of a
+    ``data.pairs`` corpus, from the per-pair sizes in meta.json (the pairs follow each other). Not from
+    the target tags: ``[de-en, ro-en]`` share ``<2en>``."""
+    sizes = [n for _, n in data.meta.get("pairs", {}).get("train") or []]
+    if not sizes or sum(sizes) != n_train:
+        raise MTError(f"{data.directory} does not say how many of its {n_train} train sentences each pair has "
+                      f"(prepared by an older mt); delete it to prepare the data again, or set "
+                      f"data.pair_temperature=1")
+    return np.repeat(np.arange(len(sizes)), sizes)
 
 
 def wrap_model(model: nn.Module, *, device: torch.device, info: DistInfo, compile_model: bool):

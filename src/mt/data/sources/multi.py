@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from mt.config import DataConfig
+from mt.data.clean import labelled
 from mt.data.errors import DataError
 from mt.data.sources.base import Source
+from mt.utils.languages import same_language
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +54,14 @@ class MultiPairSource(Source):
         self._sizes: dict[str, list[tuple[str, int]]] = {}
 
     def pairs(self, split: str) -> Iterator[tuple[str, str]]:
+        """Every pair's sentences in turn, as ``LabelledPair``s: cleaning measures each in its pair's
+        languages (``de+zh`` names no language)."""
         sizes = []
         for pair, source in self.parts:
             tag, n = target_tag(pair.split("-")[1]), 0
             for src, tgt in source.pairs(split):
                 n += 1
-                yield f"{tag} {src}", tgt
+                yield labelled(f"{tag} {src}", tgt, pair)
             sizes.append((pair, n))
         self._sizes[split] = sizes  # a full pass: pair_sizes need not read the split again
 
@@ -93,10 +97,13 @@ def with_target(lines: list[str], pairs: list[str], tgt_lang: str | None, src_la
     """The lines a model trained on ``pairs`` should translate into ``tgt_lang``: each line gets the tag
     of ``tgt_lang`` unless it starts with a tag of its own (a per-line choice). Without ``tgt_lang``
     every line must carry a tag. A direction the model never trained on is still translated (zero-shot),
-    with a warning. For a single-pair model (``pairs`` empty) the lines are returned unchanged."""
+    with a warning. ``tgt_lang`` and ``src_lang`` may be spelt otherwise than in ``pairs`` (``deu``,
+    ``zho``, ``cmn_Hans``): the tag is the model's own (``<2de>``). For a single-pair model (``pairs``
+    empty) the lines are returned unchanged."""
     if not pairs:
         return lines
     targets = sorted({pair.split("-")[1] for pair in pairs})
+    tgt_lang = next((t for t in targets if same_language(t, tgt_lang)), tgt_lang) if tgt_lang else None
     if tgt_lang is None:
         untagged = next((i for i, line in enumerate(lines) if line.strip() and tag_language(line) is None), None)
         if untagged is not None:
@@ -104,7 +111,8 @@ def with_target(lines: list[str], pairs: list[str], tgt_lang: str | None, src_la
                             f"tgt_lang=XX, or start each line with <2XX> (line {untagged + 1} has no tag)")
     asked = {tag_language(line) or tgt_lang for line in lines if line.strip()}
     for lang in sorted(x for x in asked if x):
-        trained = [p for p in pairs if p.endswith(f"-{lang}") and (src_lang is None or p.startswith(f"{src_lang}-"))]
+        trained = [p for p in pairs if same_language(p.split("-")[1], lang)
+                   and (src_lang is None or same_language(p.split("-")[0], src_lang))]
         if not trained:
             direction = f"{src_lang or '?'}->{lang}"
             unknown = "" if lang in targets else f"; it never produced {lang} at all, so expect little"
