@@ -23,11 +23,13 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 from pathlib import Path
 
+import sentencepiece as spm
 import torch
 from tqdm import tqdm
 
 from mt.config import DataConfig
 from mt.data.errors import DataError
+from mt.data.formats import is_ct2_dir, model_format
 from mt.data.sources import source_for
 from mt.data.sources.synthetic import (
     BacktranslateSource,
@@ -39,18 +41,19 @@ from mt.data.sources.synthetic import (
 from mt.data.text_files import read_lines
 from mt.data.tokenizer import Tokenizer
 from mt.decode.chunks import translate_resumable
-from mt.decode.ct2 import is_ct2_dir, load_ct2, seed_sampling, translate_nbest_ct2
+from mt.decode.ct2 import load_ct2, seed_sampling, translate_nbest_ct2
 from mt.decode.ct2_convert import export_ctranslate2
 from mt.decode.load import load_for_inference
 from mt.decode.run import translate_nbest
 from mt.utils.device import resolve_device
+from mt.utils.languages import same_language
 from mt.utils.logging import get_logger
 
 log = get_logger(__name__)
 
 MAX_UNK_RATE = 0.01
-"""A model whose tokenizer turns more than this share of the input's pieces into ``<unk>`` was
-trained on other text (another script, another pair): refused."""
+"""A model whose tokenizer turns more than this share of the input's pieces into ``<unk>`` or byte
+pieces was trained on other text (another script, another pair): refused."""
 _SAMPLE_LINES = 2000
 CT2_DIR = "ct2-int8"
 """The CTranslate2 conversion of the job's checkpoint, inside the job's cache directory."""
@@ -124,15 +127,27 @@ def check_language(mono: Path, source: BacktranslateSource) -> None:
 
 
 def check_models(job: SyntheticJob, pair: tuple[str, str], tokenizer: Tokenizer) -> None:
-    """The models translate the job's direction, and their vocabulary covers its input."""
-    if "?" not in pair and pair != (job.src_lang, job.tgt_lang):
+    """The models translate the job's direction (however its languages are spelt: ``eng``, ``zho``),
+    and their vocabulary covers its input."""
+    same = same_language(pair[0], job.src_lang) and same_language(pair[1], job.tgt_lang)
+    if "?" not in pair and not same:
         raise DataError(f"data.synthetic.models translate {pair[0]}->{pair[1]}, but this job needs "
                         f"{job.src_lang}->{job.tgt_lang} ({job.models[0]})")
-    ids = [i for line in islice(read_lines(job.input), _SAMPLE_LINES) for i in tokenizer.encode(line)]
-    rate = sum(i == tokenizer.unk_id for i in ids) / max(1, len(ids))
+    rate = uncovered_share(tokenizer, islice(read_lines(job.input), _SAMPLE_LINES))
     if rate > MAX_UNK_RATE:
-        raise DataError(f"data.synthetic.models: {rate:.1%} of the input's pieces are <unk> to "
-                        f"{job.models[0]}'s tokenizer: its vocabulary does not match this data")
+        raise DataError(f"data.synthetic.models: {rate:.1%} of the input's pieces are <unk> or UTF-8 byte pieces "
+                        f"to {job.models[0]}'s tokenizer: its vocabulary does not match this data")
+
+
+def uncovered_share(tokenizer: Tokenizer, lines: Iterable[str]) -> float:
+    """The share of the source pieces of ``lines`` that the vocabulary lacks: ``<unk>``, and the UTF-8
+    byte pieces (``<0xE4>``) that byte fallback spells unknown characters with, so that an English
+    vocabulary with byte fallback does not pass Chinese text as covered."""
+    processor = spm.SentencePieceProcessor()
+    processor.LoadFromSerializedProto(tokenizer.to_bytes())  # the source model: its ids are encode's
+    ids = [i for line in lines for i in tokenizer.encode(line)]
+    uncovered = sum(i == tokenizer.unk_id or processor.is_byte(i) for i in ids)
+    return uncovered / max(1, len(ids))
 
 
 Translate = Callable[[Sequence[str], int, "bool | tqdm"], list[str]]
@@ -167,7 +182,8 @@ def converted(job: SyntheticJob, syn) -> Path | None:
 def _translator(job: SyntheticJob, syn) -> tuple[Translate, str]:
     """``(lines, first line index, progress) -> translations`` with the job's models, and the name of
     the backend that translates."""
-    exported = [m for m in job.models if is_ct2_dir(m)] or [c for c in [converted(job, syn)] if c]
+    exported = [m for m in job.models if Path(m).exists() and model_format(m) == "ctranslate2"] or \
+        [c for c in [converted(job, syn)] if c]
     if exported:
         if len(job.models) > 1:
             raise DataError("data.synthetic.models: a CTranslate2 export translates alone (no ensembles)")
