@@ -150,6 +150,26 @@ def test_cached_testset_and_direction_check(setup, monkeypatch):
         evaluate(eval_cfg(root, src=None, ref=None, testset="wmt14/full", langpair="de-en"))
 
 
+def test_langpair_may_be_spelt_as_opus_mt_spells_it(setup, monkeypatch, tmp_path):
+    """eng-deu is the checkpoint's en-de (and sacreBLEU's wmt14 en-de); deu-eng is refused; a Chinese or
+    Japanese target given as zho, cmn_Hans, zho_Hant or jpn is scored with its own BLEU tokenizer."""
+    root, _ = setup
+    monkeypatch.setattr(sacrebleu.utils, "get_source_file", lambda *_: str(root / "test.en"))
+    monkeypatch.setattr(sacrebleu.utils, "get_reference_files", lambda *_: [str(root / "test.de")])
+    for langpair in ("eng-deu", "en-deu"):
+        report = evaluate(eval_cfg(root, src=None, ref=None, testset="wmt14/full", langpair=langpair))
+        assert report["bleu"] == pytest.approx(100.0) and "moses(de)+compound-split" in report["signatures"][
+            "bleu_tokenized"]
+    with pytest.raises(MTError, match="the checkpoint translates en-de but langpair=deu-eng"):
+        evaluate(eval_cfg(root, langpair="deu-eng"))
+    (tmp_path / "hyp.zh").write_text("一个男人在骑车。\n", encoding="utf-8")
+    for langpair in ("eng-zho", "en-cmn_Hans", "eng-zho_Hant", "en-zh-Hans"):
+        report = evaluate(eval_cfg(tmp_path, hyp="hyp.zh", ref="hyp.zh", src=None, langpair=langpair))
+        assert "tok:zh" in report["signatures"]["bleu"], langpair
+    with pytest.raises(MTError, match="'en-xx' is not a language pair"):
+        evaluate(eval_cfg(tmp_path, hyp="hyp.zh", ref="hyp.zh", src=None, langpair="en-xx"))
+
+
 def test_cli_prints_scores(setup):
     root, _ = setup
     proc = run_cli([str(ROOT / "evaluate.py"), "checkpoint=run/checkpoints/best.pt", "src=test.en",

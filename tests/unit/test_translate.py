@@ -196,6 +196,17 @@ def test_translate_file(checkpoint, tmp_path):
     assert [r.split("\t")[0] for r in rows] == ["0", "0", "1", "2", "2"]
 
 
+def test_tgt_lang_may_be_spelt_as_opus_mt_spells_it(checkpoint, tmp_path):
+    """tgt_lang=deu or de asks the en-de checkpoint for German; fra is refused."""
+    (tmp_path / "in.txt").write_text("the dog\n", encoding="utf-8")
+    for code in ("deu", "de", "de-DE"):
+        translate_file(TranslateConfig(checkpoint=[str(checkpoint)], input="in.txt", output="out.txt", tgt_lang=code,
+                                       decode=decode_cfg(), progress=False, work_dir=str(tmp_path)))
+    with pytest.raises(MTError, match="tgt_lang=fra, but this model translates en-de only"):
+        translate_file(TranslateConfig(checkpoint=[str(checkpoint)], input="in.txt", output="out.txt", tgt_lang="fra",
+                                       decode=decode_cfg(), progress=False, work_dir=str(tmp_path)))
+
+
 def test_translate_file_rejects_invalid_utf8_and_keeps_old_output(checkpoint, tmp_path):
     (tmp_path / "in.txt").write_bytes(b"the dog\nd\xe9j\xe0 vu\n")
     (tmp_path / "out.txt").write_text("previous\n")
