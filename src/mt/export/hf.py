@@ -148,6 +148,8 @@ def export_huggingface(model: Transformer, tokenizer: Tokenizer, info: dict[str,
     require("safetensors", "hf", "format=huggingface")
     state = marian_state_dict(model)
     config = transformers.MarianConfig(**marian_config_kwargs(model, tokenizer))
+    if info.get("pairs"):  # a data.pairs model: mt reads its directions back (translate.py tgt_lang=)
+        config.mt_pairs = list(info["pairs"])
     marian = transformers.MarianMTModel(config)
     missing, unexpected = marian.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("embed_positions.weight")]  # rebuilt at every load
