@@ -11,7 +11,9 @@ PY="${PYTHON:-$(command -v python3 || command -v python)}"
 BINARY=(hydra-core==1.3.8 omegaconf==2.3.1
         # The papers' tokenized BLEU of a run that tests at its end (tests/gpu's 2-GPU run): sacremoses,
         # and what importing it needs besides regex, which comes with sacrebleu (click serves its CLI only).
-        sacremoses==0.2.0 joblib==1.6.0 cloudpickle==3.1.3)
+        sacremoses==0.2.0 joblib==1.6.0 cloudpickle==3.1.3
+        # Language codes as models write them (eng, cmn_Hans): mt.utils.languages, which decoding imports.
+        langcodes==3.5.1)
 # Pinned by omegaconf and hydra-core, and published as a source archive only: built here into a wheel,
 # which is pure Python (py3-none-any) and so installs on any Python and platform.
 SOURCE_ONLY=(antlr4-python3-runtime==4.9.3)

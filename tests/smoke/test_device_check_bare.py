@@ -3,8 +3,9 @@ a fresh virtual environment that holds only what the GPU machine's image holds a
 
 That image has torch, numpy, sentencepiece, sacrebleu, tqdm, pytest, pyyaml and packaging (and more
 that the check does not use), no network, and neither hydra-core, omegaconf, antlr4, datasets,
-sacremoses nor ctranslate2: the check must take the first three from the wheels folder (which also
-ships sacremoses, for the tokenized BLEU of tests/gpu's 2-GPU run) and never import the others. The
+sacremoses, langcodes nor ctranslate2: the check must take the first three from the wheels folder
+(which also ships sacremoses, for the tokenized BLEU of tests/gpu's 2-GPU run, and langcodes, which
+decoding imports) and never import the others. The
 environment here lacks tensorboard as well, which the check must not need
 either. Its packages are links to this environment's, so nothing is installed; the project is not
 installed in it. The wheels are fetched for the running Python (the GPU machine's is 3.12) into
@@ -27,10 +28,10 @@ from tests.smoke.test_device_check import ROOT, check_figures, run_smoke
 
 IMAGE = ("torch", "numpy", "sentencepiece", "sacrebleu", "tqdm", "pytest", "PyYAML", "packaging", "pip")
 """The image's distributions that the check uses; their dependencies come along."""
-ABSENT = ("hydra", "omegaconf", "antlr4", "datasets", "sacremoses", "ctranslate2", "tensorboard", "mt")
+ABSENT = ("hydra", "omegaconf", "antlr4", "datasets", "sacremoses", "langcodes", "ctranslate2", "tensorboard", "mt")
 WHEELS = ("antlr4_python3_runtime-4.9.3-py3-none-any.whl", "cloudpickle-3.1.3-py3-none-any.whl",
-          "hydra_core-1.3.8-py3-none-any.whl", "joblib-1.6.0-py3-none-any.whl", "omegaconf-2.3.1-py3-none-any.whl",
-          "sacremoses-0.2.0-py3-none-any.whl")
+          "hydra_core-1.3.8-py3-none-any.whl", "joblib-1.6.0-py3-none-any.whl", "langcodes-3.5.1-py3-none-any.whl",
+          "omegaconf-2.3.1-py3-none-any.whl", "sacremoses-0.2.0-py3-none-any.whl")
 UNREACHABLE = re.compile(r"Failed to establish a new connection|Temporary failure in name resolution|"
                          r"Network is unreachable|Could not fetch URL|Max retries exceeded|Read timed out")
 """pip's words for an index it cannot reach."""

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Fine-tuning a Marian-format parent with separate vocabularies on Multi30k English->German, timed on a
+# CPU (docs/benchmarks.md, "Fine-tuning a Marian parent"):
+#   parent   a post-norm 6+6 Transformer-base in OPUS-MT's shape (swish, output bias) with one
+#            SentencePiece model per side, trained $PARENT_MIN minutes on $PARENT_THREADS threads, then
+#            exported to a transformers MarianMTModel directory (separate_vocabs), as OPUS-MT models come;
+#   children the opus_mt_finetune recipe from that directory, one run per learning rate and warm-up in
+#            $SETTINGS ("lr:warmup ..."), two at a time side by side on one thread each, $CHILD_MIN minutes.
+#
+#   bash scripts/recipes/m30k_marian_finetune.sh [M30K_DIR]
+#
+# Runs: outputs/multi30k_en_de/$TAG-parent and outputs/opus_mt_finetune/$TAG-lr<lr>-w<warmup>; the
+# minutes of each stage go to outputs/$TAG-chain.txt. A stage whose runs have written results.json is
+# skipped, so calling the script again after a crash goes on where it stopped.
+set -euo pipefail
+M30K=$(realpath "${1:-../shared/data/multi30k}")
+TAG=${TAG:-m30k-marian}
+PARENT_MIN=${PARENT_MIN:-25}
+PARENT_THREADS=${PARENT_THREADS:-2}
+CHILD_MIN=${CHILD_MIN:-10}
+read -r -a SETTINGS <<< "${SETTINGS:-1e-4:100 2e-3:300 3e-4:100 3e-5:100}"
+CHAIN=outputs/$TAG-chain.txt
+mkdir -p outputs
+
+clock() { date +%s; }
+note() { echo "$*" | tee -a "$CHAIN"; }
+minutes() { python -c "print(f'{($2 - $1) / 60:.1f}')" ; }
+done_run() { [[ -f outputs/$1/results.json ]]; }
+train() {  # experiment run_id overrides... -> outputs/<experiment>/<run_id>/train.log
+  local exp=$1 id=$2; shift 2
+  python train.py experiment="$exp" run_id="$id" data.local_dir="$M30K" trainer.progress=false "$@" \
+    > "outputs/.$id.out" 2>&1
+}
+joined() {  # run_id pid: wait for a run started in the background; a failed one is named, with its log
+  local status=0
+  wait "$2" || status=$?
+  if (( status != 0 )); then
+    echo "m30k_marian_finetune.sh: the run $1 failed (exit status $status); its log: outputs/.$1.out" >&2
+  fi
+  return "$status"
+}
+
+PARENT=outputs/multi30k_en_de/$TAG-parent
+if ! done_run "multi30k_en_de/$TAG-parent"; then
+  t0=$(clock)
+  # The opus_mt_finetune shape, trained from scratch: post-norm 6+6 wants a lower peak than the 3+3
+  # recipe's 2e-3 (fairseq's IWSLT de-en Transformer: 5e-4).
+  train multi30k_en_de "$TAG-parent" model.encoder_layers=6 model.decoder_layers=6 model.d_model=512 \
+    model.n_heads=8 model.ffn_dim=2048 model.activation=swish model.output_bias=true \
+    tokenizer.joint=false optim.lr=5e-4 optim.warmup_steps=300 trainer.budget_dropout=null \
+    trainer.budget_min="$PARENT_MIN" trainer.threads="$PARENT_THREADS"
+  note "parent: $(minutes "$t0" "$(clock)") min"
+fi
+HF=$PARENT/marian
+if [[ ! -f $HF/config.json ]]; then
+  CHOSEN=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['checkpoint'])" "$PARENT/results.json")
+  python scripts/export.py checkpoint="$CHOSEN" format=huggingface output="$HF" > "outputs/.$TAG-export.out" 2>&1
+fi
+
+pids=() ids=()
+finish() {  # wait for the runs in flight; either failure fails the chain
+  local failed=0 i
+  for i in "${!pids[@]}"; do
+    if joined "${ids[$i]}" "${pids[$i]}"; then note "child ${ids[$i]}: $(minutes "$t0" "$(clock)") min"; else failed=1; fi
+  done
+  pids=() ids=()
+  (( failed == 0 )) || exit 1
+}
+for setting in "${SETTINGS[@]}"; do
+  lr=${setting%%:*} warmup=${setting##*:}
+  id=$TAG-lr$lr-w$warmup
+  done_run "opus_mt_finetune/$id" && continue
+  (( ${#pids[@]} == 0 )) && t0=$(clock)
+  train opus_mt_finetune "$id" trainer.init_from="$(realpath "$HF")" optim.lr="$lr" optim.warmup_steps="$warmup" \
+    trainer.threads=1 trainer.budget_min="$CHILD_MIN" &
+  pids+=($!) ids+=("$id")
+  (( ${#pids[@]} == 2 )) && finish
+done
+(( ${#pids[@]} == 0 )) || finish
