@@ -118,9 +118,10 @@ class TokenizerConfig:
     byte_fallback: bool = True
     """Unknown characters become UTF-8 byte pieces instead of ``<unk>``."""
     from_model: str | None = None
-    """Use an existing subword model instead of training one: a SentencePiece ``.model`` file, an mt
-    checkpoint (its tokenizer), or a transformers ``MarianMTModel`` directory (``source.spm``,
-    ``target.spm`` and ``vocab.json``). The other tokenizer settings are then unused. Set to
+    """Use an existing model's subword models instead of training them: a SentencePiece ``.model`` file,
+    an mt checkpoint's, a transformers ``MarianMTModel`` directory's (``source.spm`` and ``target.spm``
+    at ``vocab.json``'s ids) or a CTranslate2 export's; both sides where they differ. The other
+    tokenizer settings are then unused. Set to
     ``trainer.init_from`` when that is set and this is not: a model keeps the vocabulary it was
     trained with."""
 
