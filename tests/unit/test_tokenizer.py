@@ -1,4 +1,4 @@
-"""The joint SentencePiece tokenizer: fixed special ids, round trips, serialization, errors."""
+"""The SentencePiece tokenizer, joint or one model per side: fixed special ids, round trips, serialization, errors."""
 
 import pickle
 import random
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mt.config import ConfigError, TokenizerConfig
+from mt.data.errors import DataError
 from mt.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer, train_tokenizer
 
 EN = "the a small big red house dog cat sees walks tree car green blue runs".split()
@@ -102,3 +103,47 @@ def test_rare_characters_below_the_coverage_become_bytes_and_special_ids_hold(tm
     for line in noisy:
         ids = tok.encode(line)
         assert UNK_ID not in ids and tok.decode(ids) == line
+
+
+@pytest.fixture(scope="module")
+def separate(tmp_path_factory) -> Tokenizer:
+    """One model per side: English pieces for the source, German for the target, of other sizes."""
+    d = tmp_path_factory.mktemp("sides")
+    rng = random.Random(3)
+    for name, words in (("en", EN), ("de", DE)):
+        lines = [" ".join(rng.choice(words) for _ in range(rng.randint(2, 8))) for _ in range(300)]
+        (d / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    en = train_tokenizer([d / "en.txt"], TokenizerConfig(vocab_size=34, byte_fallback=False), d / "en")
+    de = train_tokenizer([d / "de.txt"], TokenizerConfig(vocab_size=40, byte_fallback=False), d / "de")
+    return Tokenizer(en.source, de.source)
+
+
+def test_separate_sides_encode_and_decode_with_their_own_models(separate):
+    assert not separate.joint and not separate.shared_vocab
+    assert (separate.src_vocab_size, separate.vocab_size) == (34, 40)
+    source, target = "the small dog sees a tree", "der kleine Hund sieht das Haus"
+    assert separate.decode_source(separate.encode(source)) == source
+    assert separate.decode(separate.encode_target(target)) == target
+    assert separate.encode_target(target) != separate.source.processor.encode(target)  # not the source model
+    assert separate.id_to_piece(separate.encode_target("Hund")[-1]) != separate.source_piece(
+        separate.encode_target("Hund")[-1])
+
+
+def test_separate_sides_survive_bytes_and_pickling(separate):
+    clone = Tokenizer.from_bytes(separate.to_bytes(), separate.target_bytes())
+    again = pickle.loads(pickle.dumps(separate))
+    for tok in (clone, again):
+        assert (tok.src_vocab_size, tok.vocab_size) == (34, 40) and not tok.joint
+        assert tok.encode_target("der Hund") == separate.encode_target("der Hund")
+    assert Tokenizer.from_bytes(separate.to_bytes()).target_bytes() is None  # one model: joint
+
+
+def test_sides_with_different_special_ids_are_refused(tokenizer, tmp_path):
+    import sentencepiece as spm
+
+    (tmp_path / "t.txt").write_text("\n".join(sentences(200)) + "\n", encoding="utf-8")
+    spm.SentencePieceTrainer.train(input=str(tmp_path / "t.txt"), model_prefix=str(tmp_path / "other"),
+                                   vocab_size=60, pad_id=3, unk_id=1, bos_id=2, eos_id=0, minloglevel=2)
+    other = Tokenizer.from_file(tmp_path / "other.model")
+    with pytest.raises(DataError, match="different special ids"):
+        Tokenizer(tokenizer.source, other.source)
