@@ -67,3 +67,24 @@ def test_translate_py_steers_a_multi_target_model_with_tgt_lang(multi_target_dir
                             "tgt_lang": "ja", "progress": False})
     with pytest.raises(MTError, match="no target token for it"):
         translate_file(bad)
+
+
+def test_fine_tuning_data_keeps_a_lines_token_as_marian_does(multi_target_dir, tmp_path):
+    """Prepared source lines that start with ``>>xxx<<`` (how a multi-target model's training data
+    says the target) get the token's id, as ``MarianTokenizer`` gives them."""
+    import transformers
+
+    from mt.data.binarize import binarize_pairs
+    from mt.data.dataset import TokenPairDataset
+
+    tokenizer = Tokenizer.from_bytes(*existing_models(multi_target_dir))
+    (tmp_path / "src.model").write_bytes(tokenizer.to_bytes())
+    (tmp_path / "tgt.model").write_bytes(tokenizer.target_bytes() or tokenizer.to_bytes())
+    pairs = [(">>cmn_Hans<< a man is riding a bike", "一个人"), (">>deu<< two dogs", "两只狗"), ("no token", "没有")]
+    binarize_pairs(pairs, (tmp_path / "src.model", tmp_path / "tgt.model"), tmp_path, "valid", "en", "zh",
+                   num_workers=1)
+    hf_tok = transformers.MarianTokenizer.from_pretrained(str(multi_target_dir))
+    data = TokenPairDataset(tmp_path, "valid", "en", "zh")
+    for i, (src, tgt) in enumerate(pairs):
+        assert list(data[i][0]) == hf_tok(src)["input_ids"][:-1]
+        assert list(data[i][1]) == hf_tok(text_target=tgt)["input_ids"][:-1]

@@ -28,6 +28,7 @@ import sentencepiece as spm
 from tqdm import tqdm
 
 from mt.data.errors import DataError
+from mt.data.tokenizer import SubwordModel
 from mt.utils.cpu import usable_cores
 
 logger = logging.getLogger(__name__)
@@ -79,13 +80,13 @@ def idx_path(directory: Path, split: str, lang: str) -> Path:
 
 Models = tuple[Path, Path]
 """The SentencePiece models of the source and the target side (one path twice for a joint model)."""
-_WORKER_SP: tuple[spm.SentencePieceProcessor, spm.SentencePieceProcessor] | None = None
+_WORKER_SP: tuple[SubwordModel, SubwordModel] | None = None
 
 
-def _load(model_paths: tuple[str, str]) -> tuple[spm.SentencePieceProcessor, spm.SentencePieceProcessor]:
-    src = spm.SentencePieceProcessor(model_file=str(model_paths[0]))
+def _load(model_paths: tuple[str, str]) -> tuple[SubwordModel, SubwordModel]:
+    src = SubwordModel.from_file(model_paths[0])
     same = str(model_paths[0]) == str(model_paths[1])
-    return src, src if same else spm.SentencePieceProcessor(model_file=str(model_paths[1]))
+    return src, src if same else SubwordModel.from_file(model_paths[1])
 
 
 def _init_worker(model_paths: tuple[str, str]) -> None:
@@ -93,15 +94,15 @@ def _init_worker(model_paths: tuple[str, str]) -> None:
     _WORKER_SP = _load(model_paths)
 
 
-def _encode_side(sp: spm.SentencePieceProcessor, texts: list[str], dtype: np.dtype, threads: int):
-    arrays = sp.encode(texts, out_type="numpy", num_threads=threads) if texts else []
+def _encode_side(model: SubwordModel, texts: list[str], dtype: np.dtype, threads: int):
+    arrays = model.encode(texts, threads, numpy=True) if texts else []
     lengths = np.fromiter((len(a) for a in arrays), dtype=np.int32, count=len(arrays))
     flat = np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype)
     return lengths, flat
 
 
-def encode_chunk(sps: tuple[spm.SentencePieceProcessor, spm.SentencePieceProcessor], chunk: Chunk,
-                 dtype: np.dtype, threads: int = 1) -> Encoded:
+def encode_chunk(sps: tuple[SubwordModel, SubwordModel], chunk: Chunk, dtype: np.dtype,
+                 threads: int = 1) -> Encoded:
     """Encode one chunk of pairs into per-side lengths and flat token arrays, each side with its model."""
     src_lengths, src_tokens = _encode_side(sps[0], chunk[0], dtype, threads)
     tgt_lengths, tgt_tokens = _encode_side(sps[1], chunk[1], dtype, threads)

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 import sentencepiece as spm
 
 from mt.config import ConfigError, TokenizerConfig
@@ -48,6 +49,31 @@ class SubwordModel:
         self.size: int = processor.get_piece_size()
         self.specials = (pad, unk, bos if bos >= 0 else pad, eos)
         """``(pad, unk, bos, eos)``; ``bos`` is ``pad`` for a model without ``<s>`` (Marian's convention)."""
+        self.language_tokens = {piece: i for i in range(self.size)
+                                if is_language_token(piece := processor.id_to_piece(i))}
+        """Marian's ``>>xxx<<`` target-language tokens in this vocabulary, by piece."""
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> SubwordModel:
+        return cls(Path(path).read_bytes())
+
+    def encode(self, texts: list[str], threads: int = 1, *, numpy: bool = False) -> list:
+        """Ids of ``texts`` (lists, or int arrays with ``numpy``). A vocabulary with Marian's
+        ``>>xxx<<`` tokens gives a line that starts with one that token's id (``<unk>`` for one it
+        lacks) and segments the rest, as ``MarianTokenizer`` does."""
+        out_type = "numpy" if numpy else int
+        if not self.language_tokens or not any(t.startswith(">>") for t in texts):
+            return self.processor.encode(list(texts), out_type=out_type, num_threads=threads)
+        heads, rests = [], []
+        for text in texts:
+            end = text.find("<<") if text.startswith(">>") else -1
+            heads.append(None if end < 0 else self.language_tokens.get(text[:end + 2], self.specials[1]))
+            rests.append(text if end < 0 else text[end + 2:])
+        rows = self.processor.encode(rests, out_type=out_type, num_threads=threads)
+        if numpy:
+            return [row if head is None else np.concatenate([np.array([head], row.dtype), row])
+                    for head, row in zip(heads, rows, strict=True)]
+        return [row if head is None else [head, *row] for head, row in zip(heads, rows, strict=True)]
 
 
 class Tokenizer:
@@ -71,8 +97,6 @@ class Tokenizer:
         self.src_vocab_size: int = source.size
         self.special_ids = frozenset((self.pad_id, self.bos_id, self.eos_id))
         self._threads = os.cpu_count() or 1
-        self._language_tokens = {piece: i for i in range(source.size)
-                                 if is_language_token(piece := source.processor.id_to_piece(i))}
 
     @property
     def joint(self) -> bool:
@@ -122,15 +146,11 @@ class Tokenizer:
 
         With a vocabulary that has Marian's ``>>xxx<<`` target-language tokens, a line that starts
         with one gets its id first and the rest segmented, as ``MarianTokenizer`` does."""
-        if not self._language_tokens:
-            return self.source.processor.encode(list(texts), num_threads=self._threads)
-        split = [self._language_prefix(text) for text in texts]
-        ids = self.source.processor.encode([rest for _, rest in split], num_threads=self._threads)
-        return [row if tag is None else [tag, *row] for (tag, _), row in zip(split, ids, strict=True)]
+        return self.source.encode(texts, self._threads)
 
     def encode_target(self, text: str) -> list[int]:
         """Subword ids of target ``text`` (what the decoder is trained to produce; no BOS/EOS)."""
-        return self.target.processor.encode(text)
+        return self.target.encode([text])[0]
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of target ``ids``; pad/bos/eos are ignored (tensors and numpy arrays are accepted)."""
@@ -157,13 +177,7 @@ class Tokenizer:
 
     def language_tokens(self) -> list[str]:
         """The source vocabulary's ``>>xxx<<`` target-language tokens (Marian's multi-target models)."""
-        return list(self._language_tokens)
-
-    def _language_prefix(self, text: str) -> tuple[int | None, str]:
-        end = text.find("<<") if text.startswith(">>") else -1
-        if end < 0:
-            return None, text
-        return self._language_tokens.get(text[:end + 2], self.unk_id), text[end + 2:]
+        return list(self.source.language_tokens)
 
     def source_piece(self, token_id: int) -> str:
         """The subword string of one source id."""
