@@ -43,15 +43,22 @@ def _is_checkpoint(path: Path) -> bool:
     return path.is_file() and path.suffix == ".pt"
 
 
-def _checkpoint_models(path: Path) -> tuple[bytes, bytes | None]:
-    from mt.checkpoint import load_checkpoint, tensor_to_bytes
+def entry_models(entry: dict) -> tuple[bytes, bytes | None]:
+    """``(source or joint, target or None)`` serialized models of a checkpoint's ``"tokenizer"`` entry
+    (``mt.data.tokenizer.tokenizer_entry`` writes it)."""
+    from mt.checkpoint import tensor_to_bytes
 
-    state = load_checkpoint(path)
-    entry = state.get("tokenizer")
-    if entry is None:
-        raise DataError(f"checkpoint {path} holds no tokenizer")
     target = entry.get("target_model")
     return tensor_to_bytes(entry["model"]), None if target is None else tensor_to_bytes(target)
+
+
+def _checkpoint_models(path: Path) -> tuple[bytes, bytes | None]:
+    from mt.checkpoint import load_checkpoint
+
+    entry = load_checkpoint(path).get("tokenizer")
+    if entry is None:
+        raise DataError(f"checkpoint {path} holds no tokenizer")
+    return entry_models(entry)
 
 
 def is_ct2_dir(path: Path) -> bool:

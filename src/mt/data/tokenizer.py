@@ -55,6 +55,7 @@ class SubwordModel:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> SubwordModel:
+        """Load a ``.model`` file written by SentencePiece."""
         return cls(Path(path).read_bytes())
 
     def encode(self, texts: list[str], threads: int = 1, *, numpy: bool = False) -> list:
@@ -267,14 +268,6 @@ def tokenizer_entry(tokenizer: Tokenizer, path: str) -> dict:
     entry = {"model": bytes_to_tensor(tokenizer.to_bytes()), "path": path}
     target = tokenizer.target_bytes()
     return entry if target is None else {**entry, "target_model": bytes_to_tensor(target)}
-
-
-def entry_models(entry: dict) -> tuple[bytes, bytes | None]:
-    """``(source or joint, target or None)`` serialized models of a checkpoint's ``"tokenizer"`` entry."""
-    from mt.checkpoint import tensor_to_bytes
-
-    target = entry.get("target_model")
-    return tensor_to_bytes(entry["model"]), None if target is None else tensor_to_bytes(target)
 
 
 def existing_models(path: str | os.PathLike) -> tuple[bytes, bytes | None]:

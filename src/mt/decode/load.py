@@ -19,9 +19,9 @@ import torch
 from mt.checkpoint import CheckpointError, load_checkpoint
 from mt.config import ConfigError, ModelConfig, from_dict
 from mt.data.errors import DataError
-from mt.data.formats import model_format
+from mt.data.formats import entry_models, model_format
 from mt.data.marian_vocab import marian_sentencepiece, separate_vocabs
-from mt.data.tokenizer import Tokenizer, entry_models, tokenizer_entry
+from mt.data.tokenizer import Tokenizer, tokenizer_entry
 from mt.model import VocabInfo, build_model
 from mt.model.marian import import_marian, read_config
 from mt.model.transformer import Transformer
