@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 from pathlib import Path
 
-import sentencepiece as spm
 import torch
 from tqdm import tqdm
 
@@ -143,8 +142,7 @@ def uncovered_share(tokenizer: Tokenizer, lines: Iterable[str]) -> float:
     """The share of the source pieces of ``lines`` that the vocabulary lacks: ``<unk>``, and the UTF-8
     byte pieces (``<0xE4>``) that byte fallback spells unknown characters with, so that an English
     vocabulary with byte fallback does not pass Chinese text as covered."""
-    processor = spm.SentencePieceProcessor()
-    processor.LoadFromSerializedProto(tokenizer.to_bytes())  # the source model: its ids are encode's
+    processor = tokenizer.source.processor  # the source model: its ids are encode's
     ids = [i for line in lines for i in tokenizer.encode(line)]
     uncovered = sum(i == tokenizer.unk_id or processor.is_byte(i) for i in ids)
     return uncovered / max(1, len(ids))
