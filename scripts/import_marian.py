@@ -29,7 +29,9 @@ def main(argv: list[str] | None = None) -> None:
     def run() -> None:
         state = read_model_state(args.model_dir)
         cfg, vocab = state["model_config"], state["vocab"]
-        print(f"{args.model_dir}: {state['src_lang']}->{state['tgt_lang']}, vocabulary {vocab['size']} "
+        sizes = f"{vocab['size']}" if vocab.get("src_size") is None else \
+            f"{vocab['src_size']} source and {vocab['size']} target pieces (separate_vocabs)"
+        print(f"{args.model_dir}: {state['src_lang']}->{state['tgt_lang']}, vocabulary {sizes} "
               f"(pad {vocab['pad_id']}, eos {vocab['eos_id']}, decoding starts from {vocab['bos_id']})")
         overrides = [f"model.{k}={str(cfg[k]).lower() if isinstance(cfg[k], bool) else cfg[k]}" for k in SHAPE_KEYS]
         print("model overrides for trainer.init_from:\n  " + " ".join(overrides))
