@@ -227,7 +227,21 @@ def translate_config(data: Mapping[str, Any]) -> TranslateConfig:
         raise ConfigError(f"chunk_lines={cfg.chunk_lines!r} must be positive")
     if not cfg.ct2_intra_threads >= 1:
         raise ConfigError(f"ct2_intra_threads={cfg.ct2_intra_threads!r} must be at least 1")
+    if cfg.shard is not None:
+        _check_shard(cfg.shard)
+    if cfg.threads < 0:
+        raise ConfigError(f"threads={cfg.threads!r} must be 0 (automatic) or more")
     return cfg
+
+
+def _check_shard(shard: str) -> None:
+    """``i/n`` with 0 <= i < n."""
+    index, _, count = str(shard).partition("/")
+    if not (index.isdigit() and count.isdigit() and int(count) >= 1):
+        raise ConfigError(f"shard={shard!r} must be i/n, e.g. shard=0/4 for the first of 4 jobs")
+    if int(index) >= int(count):
+        raise ConfigError(f"shard={shard}: the index counts from 0, so {count} jobs are shard=0/{count} to "
+                          f"shard={int(count) - 1}/{count} (Slurm: --array=0-{int(count) - 1})")
 
 
 def export_config(data: Mapping[str, Any]) -> ExportConfig:

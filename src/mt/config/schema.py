@@ -429,6 +429,18 @@ class TranslateConfig:
     """From a file to a file, translate this many lines at a time and keep each finished chunk (in a
     hidden ``.<output>.partial`` beside the output), so a rerun with the same arguments after a crash
     resumes after the last one (the output appears only when complete)."""
+    shard: str | None = None
+    """``i/n`` (from ``0/n`` to ``n-1/n``): this job translates chunks i, i+n, i+2n, ... of the input
+    into their own files beside the output, for n independent jobs (a Slurm array, on a filesystem
+    they share) whose output is written by the one that finds every chunk done (or by ``merge``),
+    byte-identical to one process's. Under torchrun the ranks share the chunks this way by themselves
+    (chunk i is rank i % world size's), and a shard is split again among its ranks."""
+    merge: bool = False
+    """Translate nothing: write the output from the chunks that shards translated with the same
+    arguments; refused, naming them, while any chunk is missing."""
+    threads: int = 0
+    """CPU threads of each process (PyTorch, or CTranslate2's); 0: torch's default alone, the usable
+    cores divided by the processes on this node under torchrun (which would set 1 thread)."""
     work_dir: str = "."
     """Directory the command was started from; relative paths are resolved against it (the job
     sets it from Hydra's ``runtime.cwd``)."""

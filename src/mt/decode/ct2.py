@@ -113,6 +113,7 @@ def load_ct2(model_dir: str | Path, device: str = "auto", *, threads: int = 0, i
     tokenizer = Tokenizer.from_bytes(*ct2_subword_models(model_dir))
     if device == "auto":
         device = "cuda" if ct2.get_cuda_device_count() > 0 else "cpu"
+    device, _, index = device.partition(":")  # cuda:1 (one GPU per torchrun process) is cuda, index 1
     if threads <= 0:
         threads = usable_cores()
     if intra_threads < 1:
@@ -121,8 +122,8 @@ def load_ct2(model_dir: str | Path, device: str = "auto", *, threads: int = 0, i
 
     def new_translator(inter_threads: int, intra: int) -> Any:
         torch_threads = torch.get_num_threads()
-        translator = ct2.Translator(str(model_dir), device=device, compute_type=compute_type,
-                                    inter_threads=inter_threads, intra_threads=intra)
+        translator = ct2.Translator(str(model_dir), device=device, device_index=int(index or 0),
+                                    compute_type=compute_type, inter_threads=inter_threads, intra_threads=intra)
         # Creating the translator can leave this thread's OpenMP team at one thread, which would slow
         # any PyTorch work done afterwards in the process (mt's own decoder timed against it, say).
         torch.set_num_threads(torch_threads)

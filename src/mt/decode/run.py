@@ -14,6 +14,7 @@ import functools
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,13 +24,14 @@ from mt.config import DecodeConfig, TranslateConfig
 from mt.data.collate import collate_source
 from mt.data.sources.multi import with_target
 from mt.data.tokenizer import Tokenizer
-from mt.decode.chunks import translate_resumable
+from mt.decode.chunks import merge_chunks, shard_for, translate_resumable
 from mt.decode.lines import CPU_MAX_BEAM_ROWS, MAX_SOURCE_TOKENS, Translation, format_nbest, translate_with
 from mt.decode.load import load_for_inference
 from mt.decode.search import Hypothesis, search_for
 from mt.decode.targets import with_language_token
 from mt.model.transformer import Transformer
 from mt.utils.device import autocast
+from mt.utils.dist import DistInfo, env_info, threads_per_process
 from mt.utils.errors import MTError
 from mt.utils.fingerprint import file_fingerprint
 from mt.utils.languages import same_language
@@ -99,29 +101,46 @@ def translate_file(cfg: TranslateConfig) -> dict[str, Any]:
     ``backend=ctranslate2`` decodes with an exported model directory (scripts/export.py) instead of
     mt checkpoints. From a file to a file, the work is done in chunks of ``cfg.chunk_lines`` that a
     rerun after a crash resumes from (see ``mt.decode.chunks``); stdin or stdout are translated in one
-    piece.
+    piece. Under torchrun, or with ``cfg.shard``, this process translates its share of the chunks
+    only; ``cfg.merge`` writes the output from the shares.
     """
-    if cfg.backend == "ctranslate2":
+    dist_info = env_info()
+    shard = shard_for(cfg.shard, dist_info)
+    files = cfg.input != "-" and cfg.output != "-"
+    if (shard or cfg.merge) and not files:
+        raise MTError("shard=, merge=true and torchrun need input=FILE and output=FILE (not stdin or stdout)")
+    source, output = resolve_path(cfg.input, cfg.work_dir), resolve_path(cfg.output, cfg.work_dir)
+    if files and not source.is_file():
+        raise MTError(f"input file not found: {source}")
+    model_dir = resolve_path(cfg.model_dir, cfg.work_dir) if cfg.backend == "ctranslate2" else None
+    checkpoints = [resolve_path(p, cfg.work_dir) for p in cfg.checkpoint]
+    if cfg.merge:  # no model is loaded: the chunks' settings record names the files
+        settings = _output_settings(cfg, model_dir, checkpoints)
+        return {"sentences": merge_chunks(source, output, settings, chunk_lines=cfg.chunk_lines),
+                "output": cfg.output}
+
+    threads, device = _process_resources(cfg, dist_info)
+    if model_dir:
         from mt.decode.ct2 import load_ct2, translate_nbest_ct2
 
-        model_dir = resolve_path(cfg.model_dir, cfg.work_dir)
-        engine = load_ct2(model_dir, cfg.decode.device, intra_threads=cfg.ct2_intra_threads)
+        engine = load_ct2(model_dir, device, threads=threads, intra_threads=cfg.ct2_intra_threads)
         info = engine.info
         nbest = functools.partial(translate_nbest_ct2, engine, decode_cfg=cfg.decode)
-        identity = [file_fingerprint(model_dir / "model.bin")]
         tokenizer = engine.tokenizer
     else:
-        checkpoints = [resolve_path(p, cfg.work_dir) for p in cfg.checkpoint]
-        models, tokenizer, info = load_for_inference(checkpoints, cfg.decode.device)
+        models, tokenizer, info = load_for_inference(checkpoints, device)
         nbest = functools.partial(translate_nbest, models, tokenizer, decode_cfg=cfg.decode)
-        identity = [file_fingerprint(p) for p in checkpoints]
+    settings = _output_settings(cfg, model_dir, checkpoints)
 
     pairs, tokens = info.get("pairs") or [], tokenizer.language_tokens()
     if (cfg.tgt_lang and not (pairs or tokens) and info["tgt_lang"] != "?"
             and not same_language(info["tgt_lang"], cfg.tgt_lang)):  # zho, zh and cmn_Hans alike
         raise MTError(f"tgt_lang={cfg.tgt_lang}, but this model translates {info['src_lang']}-{info['tgt_lang']} only")
 
+    translated = [0]  # lines this process translated (a shard's share)
+
     def translate(lines: Sequence[str], start: int, progress: bool | tqdm) -> list[str]:
+        translated[0] += len(lines)
         lines = with_target(list(lines), pairs, cfg.tgt_lang, cfg.src_lang)  # data.pairs models: <2xx> tags
         if tokens:  # multi-target Marian models: >>xxx<< tokens
             lines = with_language_token(lines, tokens, cfg.tgt_lang)
@@ -129,20 +148,40 @@ def translate_file(cfg: TranslateConfig) -> dict[str, Any]:
         return format_nbest(results, start) if cfg.decode.nbest > 1 else [hyps[0].text for hyps in results]
 
     start = time.perf_counter()
-    if cfg.input != "-" and cfg.output != "-":
-        source = resolve_path(cfg.input, cfg.work_dir)
-        if not source.is_file():
-            raise MTError(f"input file not found: {source}")
-        settings = {"backend": cfg.backend, "checkpoints": identity, "decode": asdict(cfg.decode)}
-        n_lines = translate_resumable(source, resolve_path(cfg.output, cfg.work_dir), translate, settings,
-                                      chunk_lines=cfg.chunk_lines, progress=cfg.progress)
+    if files:
+        n_lines = translate_resumable(source, output, translate, settings, chunk_lines=cfg.chunk_lines,
+                                      progress=cfg.progress, shard=shard)
     else:
         lines = read_text_lines(cfg.input, cfg.work_dir)
         write_text_lines(cfg.output, translate(lines, 0, cfg.progress), cfg.work_dir)
         n_lines = len(lines)
     seconds = time.perf_counter() - start
-    speed = n_lines / seconds if seconds > 0 else 0.0
-    log.info("translated %d lines (%s-%s) in %.1f s, %.1f sentences/s", n_lines, info["src_lang"],
-             info["tgt_lang"], seconds, speed)
+    done = translated[0] if shard else n_lines
+    speed = done / seconds if seconds > 0 else 0.0
+    log.info("%s %d lines (%s-%s) in %.1f s, %.1f sentences/s", f"shard {shard} translated {done} of" if shard
+             else "translated", n_lines, info["src_lang"], info["tgt_lang"], seconds, speed)
     return {"sentences": n_lines, "seconds": seconds, "sentences_per_second": speed,
             "output": cfg.output, **info}
+
+
+def _output_settings(cfg: TranslateConfig, model_dir: Path | None, checkpoints: list[Path]) -> dict[str, Any]:
+    """Everything that changes the output, for the chunks' settings record (``mt.decode.chunks``): a
+    finished chunk is reused, or merged, only under equal settings."""
+    try:
+        identity = [file_fingerprint(model_dir / "model.bin")] if model_dir else [file_fingerprint(p) for p in checkpoints]
+    except OSError as e:
+        raise MTError(f"cannot read the model: {e.filename}: {e.strerror}") from None
+    # tgt_lang picks the language tag or token of a multilingual model: it changes the output too.
+    return {"backend": cfg.backend, "checkpoints": identity, "decode": asdict(cfg.decode), "tgt_lang": cfg.tgt_lang}
+
+
+def _process_resources(cfg: TranslateConfig, info: DistInfo) -> tuple[int, str]:
+    """CPU threads (0: the libraries' default) and device of this process: under torchrun, each
+    process gets its share of the node's cores (``threads=0``) and its own GPU."""
+    threads = cfg.threads or (threads_per_process() if info.distributed else 0)
+    if threads:
+        torch.set_num_threads(threads)
+    device = cfg.decode.device
+    if info.distributed and device in ("auto", "cuda") and torch.cuda.is_available():
+        device = f"cuda:{info.local_rank}"
+    return threads, device

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from mt.utils.cpu import usable_cores
 from mt.utils.errors import MTError
 
 
@@ -41,6 +42,17 @@ def env_info() -> DistInfo:
         local_rank=int(os.environ.get("LOCAL_RANK", 0)),
         world_size=int(os.environ.get("WORLD_SIZE", 1)),
     )
+
+
+def local_world_size() -> int:
+    """Processes that torchrun started on this node (1 when alone)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+
+
+def threads_per_process() -> int:
+    """This process's fair share of the node's CPU cores: the usable cores divided by the processes
+    torchrun started here (torchrun itself would give each process one thread)."""
+    return max(1, usable_cores() // local_world_size())
 
 
 def is_main() -> bool:
