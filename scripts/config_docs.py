@@ -51,6 +51,7 @@ TABLES = {
     "translate": Table("TranslateConfig", job_yaml="translate.yaml", groups=True),
     "evaluate": Table("EvaluateConfig", job_yaml="evaluate.yaml", groups=True),
     "export": Table("ExportConfig", job_yaml="export.yaml"),
+    "serve": Table("ServeConfig", job_yaml="serve.yaml", groups=True),
 }
 _BLOCK = re.compile(r"(<!-- config-table (\w+) -->\n)(.*?)(<!-- /config-table -->)", re.S)
 

@@ -15,11 +15,13 @@ LAYERS = {
     "mt.model": 2,
     "mt.decode": 3, "mt.eval": 3, "mt.train.loss": 3, "mt.train.optim": 3, "mt.train.schedule": 3, "mt.train.metrics": 3,
     "mt.train.setup": 3, "mt.train.init": 3, "mt.train.clock": 3, "mt.train.guards": 3, "mt.train.state": 3, "mt.train.validate": 4, "mt.train.final": 4,
-    "mt.train.trainer": 4, "mt.export": 4,
+    "mt.train.trainer": 4, "mt.export": 4, "mt.serve": 4,
     "mt.train.run": 5, "mt.train": 5,
 }
 # Packages that must never see each other even at the same layer.
 FORBIDDEN = {("mt.decode", "mt.train"), ("mt.eval", "mt.train"), ("mt.data", "mt.model"), ("mt.export", "mt.train"),
+             # The server is a layer over decoding's batch path: it never reaches into training or exports.
+             ("mt.serve", "mt.train"), ("mt.serve", "mt.export"),
              # The model gets the vocabulary as integers (mt.model.VocabInfo), never a tokenizer.
              ("mt.model", "mt.data"),
              # Backends share the line handling (mt.decode.lines), not the PyTorch backend.

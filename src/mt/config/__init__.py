@@ -10,6 +10,7 @@ from mt.config.checks import (
     evaluate_config,
     export_config,
     from_dict,
+    serve_config,
     to_dict,
     train_config,
     translate_config,
@@ -23,6 +24,7 @@ from mt.config.schema import (
     ExportConfig,
     ModelConfig,
     OptimConfig,
+    ServeConfig,
     SyntheticConfig,
     TokenizerConfig,
     TrainConfig,
@@ -32,6 +34,6 @@ from mt.config.schema import (
 
 __all__ = [
     "_CHOICES", "ConfigError", "DataConfig", "DecodeConfig", "EvaluateConfig", "ExportConfig", "ModelConfig",
-    "OptimConfig", "SyntheticConfig", "TokenizerConfig", "TrainConfig", "TrainerConfig", "TranslateConfig", "evaluate_config",
-    "export_config", "from_dict", "to_dict", "train_config", "translate_config", "validate",
+    "OptimConfig", "ServeConfig", "SyntheticConfig", "TokenizerConfig", "TrainConfig", "TrainerConfig", "TranslateConfig", "evaluate_config",
+    "export_config", "from_dict", "serve_config", "to_dict", "train_config", "translate_config", "validate",
 ]

@@ -16,6 +16,7 @@ from mt.config.schema import (
     ExportConfig,
     ModelConfig,
     OptimConfig,
+    ServeConfig,
     SyntheticConfig,
     TokenizerConfig,
     TrainConfig,
@@ -298,3 +299,25 @@ def _validate_decode(d: DecodeConfig, prefix: str = "decode") -> None:
 def train_config(data: Mapping[str, Any]) -> TrainConfig:
     """Typed, validated TrainConfig from a resolved plain mapping (e.g. ``OmegaConf.to_container``)."""
     return validate(from_dict(TrainConfig, data))
+
+
+def serve_config(data: Mapping[str, Any]) -> ServeConfig:
+    """Typed, validated ServeConfig from a resolved plain mapping. ``language_id`` is checked against
+    its registry (``mt.serve.langid``) where that is read."""
+    cfg = from_dict(ServeConfig, data)
+    if not cfg.model_path:
+        raise ConfigError("model is required: model=PATH, an mt checkpoint (.pt), a Marian directory or a "
+                          "CTranslate2 export directory")
+    _validate_decode(cfg.decode)
+    if cfg.decode.nbest != 1:
+        raise ConfigError(f"decode.nbest={cfg.decode.nbest}: the server answers one translation per text; "
+                          f"leave decode.nbest at 1")
+    if not 0 <= cfg.port <= 65535:
+        raise ConfigError(f"port={cfg.port} must be between 0 and 65535")
+    for key in ("max_chars", "max_batch_tokens", "max_queue", "ct2_intra_threads"):
+        if not getattr(cfg, key) >= 1:
+            raise ConfigError(f"{key}={getattr(cfg, key)!r} must be at least 1")
+    for key in ("max_wait_ms", "retry_after_s"):
+        if not getattr(cfg, key) >= 0:
+            raise ConfigError(f"{key}={getattr(cfg, key)!r} must be >= 0")
+    return cfg

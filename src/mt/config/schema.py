@@ -501,3 +501,52 @@ class ExportConfig:
     work_dir: str = "."
     """Directory the command was started from; relative paths are resolved against it (the job
     sets it from Hydra's ``runtime.cwd``)."""
+
+
+@dataclass
+class ServeConfig:
+    """Everything ``serve.py`` needs: the model, the HTTP side and the batching of requests."""
+
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    """The ``decode`` group, as ``translate.py`` takes it: the same settings give the same translations."""
+    model_path: str | None = None
+    """The model to serve: an mt checkpoint (``.pt``), a transformers Marian directory or a CTranslate2
+    export (``scripts/export.py format=ctranslate2``). On the command line ``model=PATH`` works too
+    (``serve.py`` passes it on as ``model_path``: for Hydra, ``model`` is the training config group)."""
+    host: str = "127.0.0.1"
+    """Address to bind. The default answers this machine only; ``0.0.0.0`` answers every network (put
+    a reverse proxy with TLS in front: docs/serve.md)."""
+    port: int = 5000
+    """TCP port (LibreTranslate's default)."""
+    api_keys_file: str | None = None
+    """A file with one API key per line (``#`` comments): ``/translate`` and ``/detect`` then need one
+    of them as ``api_key``, as LibreTranslate clients send it. null: no key needed."""
+    max_chars: int = 5000
+    """The most characters of text one request may carry (all of its ``q`` together); more is refused
+    with 413."""
+    max_batch_tokens: int = 4096
+    """Requests are merged into one decoding call of at most this many source tokens (a request larger
+    than this is decoded alone)."""
+    max_wait_ms: float = 10.0
+    """How long the first waiting request waits for others to share its decoding call."""
+    max_queue: int = 64
+    """Requests waiting to be decoded; beyond this, requests are refused with 503 and Retry-After."""
+    retry_after_s: int = 1
+    """The Retry-After (seconds) of a 503 for a full queue."""
+    split_sentences: bool = True
+    """Split each line of a request into sentences (``sentencex``) and translate them one by one, as
+    a model trained on sentences expects; false sends each line whole, as ``translate.py`` does."""
+    language_id: str | None = None
+    """The language identifier behind ``source=auto`` and ``/detect``: ``langid`` (langid.py, limited
+    to the model's source languages), or null to refuse ``source=auto``."""
+    src_lang: str | None = None
+    """The model's source language, for a model that does not record it (a Marian directory without
+    ``tokenizer_config.json``); null: the model's own."""
+    tgt_lang: str | None = None
+    """The model's target language, for a single-target model that does not record it; null: the
+    model's own."""
+    ct2_intra_threads: int = 1
+    """A CTranslate2 model on CPU: threads per batch, as for ``translate.py``."""
+    work_dir: str = "."
+    """Directory the command was started from; relative paths are resolved against it (the job
+    sets it from Hydra's ``runtime.cwd``)."""

@@ -80,7 +80,7 @@ def register_schemas() -> None:
     store = ConfigStore.instance()
     for cls in (config.DataConfig, config.TokenizerConfig, config.ModelConfig, config.OptimConfig,
                 config.TrainerConfig, config.DecodeConfig, config.TrainConfig, config.TranslateConfig,
-                config.EvaluateConfig, config.ExportConfig):
+                config.EvaluateConfig, config.ExportConfig, config.ServeConfig):
         store.store(name=cls.__name__, node=_schema(cls))
 
 
