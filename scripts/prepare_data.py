@@ -56,12 +56,15 @@ def main(argv: list[str] | None = None) -> None:
     from mt.data.prepare import load_prepared, prepare_data
     from mt.decode.synthetic import build_synthetic
     from mt.utils.cli import run_main
+    from mt.utils.dist import env_info
     from mt.utils.logging import setup_logging
 
     def run() -> None:
         setup_logging()
         cfg = compose_data_config(args.config_name, args.overrides)
-        build_synthetic(cfg.data, Path(os.getcwd()), progress=not args.no_progress)
+        build_synthetic(cfg.data, Path(os.getcwd()), progress=not args.no_progress)  # under torchrun: by all ranks
+        if not env_info().is_main:
+            return  # rank 0 prepares
         directory = prepare_data(cfg.data, cfg.tokenizer, Path(os.getcwd()), progress=not args.no_progress)
         if args.show_meta:
             print(json.dumps(load_prepared(directory).meta, indent=2))

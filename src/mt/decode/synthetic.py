@@ -9,17 +9,21 @@ CTranslate2; so is one checkpoint (or Marian directory) when CTranslate2 is inst
 runs on CPU, converted once to int8 into the corpus's cache directory (several times mt's PyTorch
 decoder there); otherwise mt's decoder on ``decode.device``, several checkpoints as an ensemble. A
 finished corpus is reused by every later run with the same digests.
+
+Under torchrun every rank translates its share of the chunks (chunk i is rank i % world size's), with
+its share of the node's cores, and the corpus is the one a single process writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 
@@ -39,12 +43,13 @@ from mt.data.sources.synthetic import (
 )
 from mt.data.text_files import read_lines
 from mt.data.tokenizer import Tokenizer
-from mt.decode.chunks import translate_resumable
+from mt.decode.chunks import shard_for, translate_resumable
 from mt.decode.ct2 import load_ct2, seed_sampling, translate_nbest_ct2
 from mt.decode.ct2_convert import export_ctranslate2
 from mt.decode.load import load_for_inference
 from mt.decode.run import translate_nbest
 from mt.utils.device import resolve_device
+from mt.utils.dist import env_info, threads_per_process
 from mt.utils.languages import same_language
 from mt.utils.logging import get_logger
 
@@ -58,9 +63,12 @@ CT2_DIR = "ct2-int8"
 """The CTranslate2 conversion of the job's checkpoint, inside the job's cache directory."""
 
 
-def build_synthetic(data_cfg: DataConfig, work_dir: Path, *, progress: bool = True) -> Path | None:
+def build_synthetic(data_cfg: DataConfig, work_dir: Path, *, progress: bool = True, wait: bool = True) -> Path | None:
     """Translate what ``data.source`` needs, unless it is already built; returns the translations'
-    path, or None for a source that translates nothing."""
+    path, or None for a source that translates nothing.
+
+    Under torchrun, each rank translates its chunks; with ``wait``, it returns once the whole corpus
+    is written (by the rank that finishes last, or by this one), else when its own chunks are done."""
     source = source_for(data_cfg, work_dir)
     if not isinstance(source, SyntheticSource):
         return None
@@ -77,15 +85,31 @@ def build_synthetic(data_cfg: DataConfig, work_dir: Path, *, progress: bool = Tr
     check_input(job.input)
     if isinstance(source, BacktranslateSource):
         check_language(job.input, source)
-    translate, backend = _translator(job, data_cfg.synthetic)
-    settings = {"models": [str(m) for m in job.models], "decode": dataclasses.asdict(data_cfg.synthetic.decode),
-                "seed": data_cfg.synthetic.seed, "backend": backend}
-    log.info("%s: translating %s (%s -> %s) with %s (%s)", source.kind, job.input, job.src_lang, job.tgt_lang,
-             ", ".join(map(str, job.models)), backend)
-    lines = translate_resumable(job.input, job.output, translate, settings,
-                                chunk_lines=data_cfg.synthetic.chunk_lines, progress=progress)
-    log.info("%s: %d lines translated into %s", source.kind, lines, job.output)
+    info = env_info()
+    shard = shard_for(None, info)
+    with _torch_threads(threads_per_process() if info.distributed else 0):
+        translate, backend = _translator(job, data_cfg.synthetic)
+        settings = {"models": [str(m) for m in job.models], "decode": dataclasses.asdict(data_cfg.synthetic.decode),
+                    "seed": data_cfg.synthetic.seed, "backend": backend}
+        log.info("%s: translating %s (%s -> %s) with %s (%s)%s", source.kind, job.input, job.src_lang, job.tgt_lang,
+                 ", ".join(map(str, job.models)), backend, f", chunks of shard {shard}" if shard else "")
+        lines = translate_resumable(job.input, job.output, translate, settings, shard=shard, wait=wait,
+                                    chunk_lines=data_cfg.synthetic.chunk_lines, progress=progress)
+    if job.done():
+        log.info("%s: %d lines translated into %s", source.kind, lines, job.output)
     return job.output
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """PyTorch's CPU threads set to ``threads`` for the duration (0: unchanged)."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def check_input(path: Path) -> None:
@@ -171,8 +195,13 @@ def converted(job: SyntheticJob, syn) -> Path | None:
         tmp = target.with_name(f".{CT2_DIR}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         export_ctranslate2(models[0], tokenizer, info, tmp, "int8")
-        shutil.rmtree(target, ignore_errors=True)  # an incomplete directory left by a crash
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # under torchrun every rank converts, and the first rename stays
+            if not is_ct2_dir(target):
+                shutil.rmtree(target, ignore_errors=True)  # an incomplete directory left by a crash
+                os.replace(tmp, target)
+        shutil.rmtree(tmp, ignore_errors=True)
         log.info("converted %s to CTranslate2 int8 in %s", job.models[0], target)
     return target
 

@@ -78,9 +78,10 @@ def check_parent(cfg: TrainConfig) -> None:
 def load_data(cfg: TrainConfig, info: DistInfo) -> PreparedData:
     """Rank 0 prepares (or reuses) the cached data; the other ranks open the same files.
 
-    Under torchrun, every rank first checks that it sees rank 0's run directory and data cache. While
-    rank 0 prepares, the others poll for the finished directory with no collective pending, so
-    preparing may take longer than the process-group timeout; a failure on rank 0 ends their wait.
+    Under torchrun, every rank first checks that it sees rank 0's run directory and data cache, and
+    translates its share of a synthetic corpus (``build_synthetic``). While rank 0 prepares, the
+    others poll for the finished directory with no collective pending, so preparing may take longer
+    than the process-group timeout; a failure on rank 0 ends their wait.
     """
     work_dir, run_dir = Path(cfg.work_dir), Path(cfg.run_dir)
     check_parent(cfg)  # before minutes of translating or preparing, not after
@@ -92,6 +93,8 @@ def load_data(cfg: TrainConfig, info: DistInfo) -> PreparedData:
             build_synthetic(cfg.data, work_dir, progress=cfg.trainer.progress)  # data.source=backtranslate/distill
             directory = prepare_data(cfg.data, cfg.tokenizer, work_dir, progress=True)
     else:
+        # Its share of a synthetic corpus's chunks, translated while rank 0 does its own (and waits for all).
+        build_synthetic(cfg.data, work_dir, progress=False, wait=False)
         directory = prepared_dir(cfg.data, cfg.tokenizer, work_dir)
         wait_for(lambda: find_prepared(cfg.data, cfg.tokenizer, work_dir) is not None, status, token,
                  f"preparing the data in {directory}")
