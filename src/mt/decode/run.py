@@ -150,7 +150,7 @@ def translate_file(cfg: TranslateConfig) -> dict[str, Any]:
     start = time.perf_counter()
     if files:
         n_lines = translate_resumable(source, output, translate, settings, chunk_lines=cfg.chunk_lines,
-                                      progress=cfg.progress, shard=shard)
+                                      progress=cfg.progress and dist_info.is_main, shard=shard)  # one bar
     else:
         lines = read_text_lines(cfg.input, cfg.work_dir)
         write_text_lines(cfg.output, translate(lines, 0, cfg.progress), cfg.work_dir)
@@ -183,5 +183,5 @@ def _process_resources(cfg: TranslateConfig, info: DistInfo) -> tuple[int, str]:
         torch.set_num_threads(threads)
     device = cfg.decode.device
     if info.distributed and device in ("auto", "cuda") and torch.cuda.is_available():
-        device = f"cuda:{info.local_rank}"
+        device = f"cuda:{info.local_rank % torch.cuda.device_count()}"  # more processes than GPUs share them
     return threads, device
