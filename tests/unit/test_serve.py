@@ -141,7 +141,7 @@ def test_forms_and_query_strings_are_read_as_libretranslate_reads_them(client):
 
 
 def test_a_full_queue_answers_503_with_retry_after(models):
-    with client_for(models["single"], max_wait_ms=1500, max_queue=1, retry_after_s=3) as client:
+    with client_for(models["single"], max_wait_ms=800, max_queue=1, retry_after_s=3) as client:
         with ThreadPoolExecutor(1) as pool:
             first = pool.submit(post, client, q="the dog")
             deadline = time.monotonic() + 5
@@ -279,3 +279,17 @@ def test_a_batch_waits_at_most_max_wait_ms(models):
 def test_translate_and_languages_answer_json_as_libretranslate(client):
     answer = client.post("/translate", content=json.dumps({"q": "the dog", "source": "en", "target": "de"}))
     assert answer.status_code == 200 and set(answer.json()) == {"translatedText"}
+
+
+def test_a_marian_directory_serves_as_translate_py(models, tmp_path):
+    pytest.importorskip("transformers")
+    from mt.decode.load import load_for_inference
+    from mt.export.hf import export_huggingface
+
+    loaded, tokenizer, info = load_for_inference([models["single"]], "cpu")
+    export_huggingface(loaded[0], tokenizer, info, tmp_path / "hf", beam_size=1, card="")
+    lines = sentences(10, seed=9)
+    expected = translate_py(tmp_path / "hf", lines, tmp_path)
+    with client_for(tmp_path / "hf") as client:
+        assert [lang["code"] for lang in client.get("/languages").json()] == ["en", "de"]
+        assert post(client, q=lines).json()["translatedText"] == expected
