@@ -275,7 +275,7 @@ def _translate_shard(input_path: Path, output: Path, translate: TranslateChunk, 
     total = _chunk_sizes(wanted, mine)
     with tqdm(total=total, initial=total - _chunk_sizes(wanted, todo), desc=f"translate {shard}", unit="sent",
               file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
-        for index, chunk in _iter_chosen_chunks(input_path, wanted["chunk_lines"], todo):
+        for index, chunk in _iter_chosen_chunks(input_path, wanted["chunk_lines"], todo) if todo else ():
             lines = translate(chunk, index * wanted["chunk_lines"], bar)
             with atomic_open(_chunk_path(directory, index), "wb") as f:  # whole or not at all
                 f.write("".join(line + "\n" for line in lines).encode("utf-8"))
