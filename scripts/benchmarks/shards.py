@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import statistics
 import sys
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> dict:
     configs = _configurations(threads, args.processes)
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
+    (work / "runs.jsonl").unlink(missing_ok=True)
     source = work / "input.txt"
     with open(args.input, encoding="utf-8") as f:
         lines = [line for _, line in zip(range(args.lines), f, strict=False)]
@@ -90,6 +92,9 @@ def run(args: argparse.Namespace) -> dict:
             seconds[name].append(run_.seconds)
             cpu[name].append(run_.cpu_s)
             digests[name].add(digest)
+            with open(work / "runs.jsonl", "a", encoding="utf-8") as f:  # kept if the benchmark is stopped
+                f.write(json.dumps({"config": name, "repeat": repeat, "seconds": run_.seconds, "cpu_s": run_.cpu_s,
+                                    "sha256": digest, "lines": args.lines}) + "\n")
             log(f"[{time.strftime('%H:%M:%S')}] repeat {repeat + 1}/{args.repeats} {name}: {run_.seconds:.1f} s, "
                 f"{args.lines / run_.seconds:.1f} lines/s, CPU {run_.cpu_s:.0f} s, sha256 {digest[:12]}")
             os.sync()
