@@ -8,6 +8,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -19,8 +20,11 @@ from fastapi.testclient import TestClient  # noqa: E402
 from mt.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from mt.config import ConfigError, DecodeConfig, ServeConfig, TranslateConfig, serve_config  # noqa: E402
 from mt.decode.run import translate_file  # noqa: E402
+from mt.serve.app import language_list  # noqa: E402
+from mt.serve.engine import LanguageError, engine_for  # noqa: E402
 from mt.serve.run import build_app  # noqa: E402
 from mt.serve.sentences import segmenter, split  # noqa: E402
+from mt.utils.errors import MTError  # noqa: E402
 from tests.unit.test_translate import make_checkpoint, make_tokenizer, sentences  # noqa: E402
 
 DECODE = DecodeConfig(device="cpu", max_len_b=8)
@@ -250,6 +254,8 @@ def test_ctranslate2_export_serves_as_translate_py(models, tmp_path):
                             model_dir=str(tmp_path / "ct2"))
     with client_for(tmp_path / "ct2") as client:
         assert post(client, q=lines).json()["translatedText"] == expected
+    with pytest.raises(MTError, match="precision"):  # refused at start, not at the first request
+        build_app(ServeConfig(decode=DecodeConfig(device="cpu", precision="bf16"), model_path=str(tmp_path / "ct2")))
         assert client.get("/languages").json() == [
             {"code": "en", "name": "English", "targets": ["de"]}, {"code": "de", "name": "German", "targets": []}]
 
@@ -293,3 +299,21 @@ def test_a_marian_directory_serves_as_translate_py(models, tmp_path):
     with client_for(tmp_path / "hf") as client:
         assert [lang["code"] for lang in client.get("/languages").json()] == ["en", "de"]
         assert post(client, q=lines).json()["translatedText"] == expected
+
+
+def test_a_multi_target_marian_model_serves_each_of_its_tokens():
+    """OPUS-MT's en-mul style: targets are the vocabulary's >>xxx<< tokens, asked for by any spelling."""
+    class Tokens:
+        def language_tokens(self):
+            return [">>deu<<", ">>cmn_Hans<<", ">>zho_Hant<<"]
+
+    engine = engine_for(lambda lines: [], Tokens(), {"src_lang": "en", "tgt_lang": "?", "pairs": []})
+    assert language_list(SimpleNamespace(engine=engine))[0] == {
+        "code": "en", "name": "English", "targets": ["de", "zh-Hans", "zh-Hant"]}
+    assert engine.resolve("eng", "zh") == ("en", "cmn_Hans")
+    assert engine.resolve("en", "zh-Hant") == ("en", "zho_Hant")
+    assert engine.steer(["a dog", "", ">>deu<< a cat"], "en", "zho_Hant") == [">>zho_Hant<< a dog", "", ">>deu<< a cat"]
+    with pytest.raises(LanguageError, match="deu, cmn_Hans, zho_Hant"):
+        engine.resolve("en", "fr")
+    with pytest.raises(MTError, match="src_lang=XX"):
+        engine_for(lambda lines: [], Tokens(), {"src_lang": "?", "tgt_lang": "?", "pairs": []}, path="opus-mt-mul-mul")

@@ -118,8 +118,12 @@ def load_engine(cfg: ServeConfig) -> Engine:
     path = resolve_path(cfg.model_path, cfg.work_dir)
     fmt = model_format(path)
     if fmt == "ctranslate2":
-        from mt.decode.ct2 import load_ct2, translate_nbest_ct2
+        from mt.decode.ct2 import load_ct2, search_options, translate_nbest_ct2
 
+        if cfg.decode.precision != "fp32":
+            raise MTError(f"decode.precision={cfg.decode.precision} does not apply to a CTranslate2 model: its "
+                          f"weight type was chosen at export (quantization=)")
+        search_options(cfg.decode)  # a search CTranslate2 cannot run is refused now, not at the first request
         model = load_ct2(path, cfg.decode.device, intra_threads=cfg.ct2_intra_threads)
         nbest = functools.partial(_call_ct2, translate_nbest_ct2, model, cfg.decode)
         tokenizer, info = model.tokenizer, model.info
