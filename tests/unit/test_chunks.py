@@ -198,7 +198,8 @@ def test_merge_refuses_missing_chunks_naming_them(long_text, tmp_path):
                                       r"\(chunk 1, 2, 4, 5; .*shard i % n"):
         merge_chunks(long_text, out, {"beam": 4}, chunk_lines=4)
     assert not out.exists()
-    with pytest.raises(MTError, match="no chunks were translated with these settings"):
+    with pytest.raises(MTError, match="no chunks were translated with these settings and this input; .* holds "
+                                      "chunks made with different the checkpoint or decoding settings"):
         merge_chunks(long_text, out, {"beam": 5}, chunk_lines=4)  # other settings: not these chunks
     for index in (1, 2):
         translate_resumable(long_text, out, reverse_words([]), {"beam": 4}, chunk_lines=4, shard=Shard(index, 3))

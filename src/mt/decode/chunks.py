@@ -286,11 +286,16 @@ def _warn_other_records(directory: Path, wanted: dict[str, Any]) -> None:
     removes them."""
     for other in sorted(directory.parent.iterdir()):
         if other != directory and other.is_dir():
-            try:
-                what = _changed(json.loads((other / "settings.json").read_text()), wanted) or "settings"
-            except (OSError, ValueError):
-                what = "settings (unreadable record)"
-            log.warning("the chunks in %s were made with different %s; they are not used", other, what)
+            log.warning("the chunks in %s were made with different %s; they are not used", other,
+                        _record_difference(other, wanted))
+
+
+def _record_difference(directory: Path, wanted: dict[str, Any]) -> str:
+    """What the settings record in ``directory`` has that ``wanted`` has not, in words."""
+    try:
+        return _changed(json.loads((directory / "settings.json").read_text()), wanted) or "settings"
+    except (OSError, ValueError):
+        return "settings (unreadable record)"
 
 
 def _missing(directory: Path, wanted: dict[str, Any]) -> list[int]:
@@ -343,8 +348,9 @@ def _merge(output: Path, wanted: dict[str, Any], *, explicit: bool) -> bool:
 def _missing_message(output: Path, directory: Path, wanted: dict[str, Any], missing: list[int] | None) -> str:
     """What stops an explicit merge, and what to do about it."""
     if missing is None:
-        others = sorted(p.name for p in directory.parent.iterdir()) if directory.parent.is_dir() else []
-        made = f" (chunks made with other settings: {', '.join(others)} in {directory.parent})" if others else ""
+        others = sorted(p for p in directory.parent.iterdir() if p.is_dir()) if directory.parent.is_dir() else []
+        made = "".join(f"; {other} holds chunks made with different {_record_difference(other, wanted)}"
+                       for other in others)
         return (f"cannot merge {output}: no chunks were translated with these settings and this input{made}; "
                 f"run the shards first, with the same checkpoint, decoding settings, input and chunk_lines")
     shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
