@@ -81,7 +81,7 @@ def test_translations_equal_translate_py_line_for_line(client, models, tmp_path)
 def test_concurrent_requests_are_batched_and_keep_order(models, tmp_path):
     lines = sentences(12, seed=4)
     expected = translate_py(models["single"], lines, tmp_path)
-    with client_for(models["single"], max_wait_ms=400) as client:
+    with client_for(models["single"], max_wait_ms=800) as client:
         with ThreadPoolExecutor(len(lines)) as pool:
             answers = list(pool.map(lambda line: post(client, q=line), lines))
         assert [a.json()["translatedText"] for a in answers] == expected
@@ -160,7 +160,7 @@ def test_a_full_queue_answers_503_with_retry_after(models):
 
 
 def test_one_request_failing_in_the_model_fails_alone(models):
-    with client_for(models["single"], max_wait_ms=400) as client:
+    with client_for(models["single"], max_wait_ms=1000) as client:
         engine = client.app.state.service.engine
         nbest, calls = engine.nbest, []
 
