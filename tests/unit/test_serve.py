@@ -317,3 +317,8 @@ def test_a_multi_target_marian_model_serves_each_of_its_tokens():
         engine.resolve("en", "fr")
     with pytest.raises(MTError, match="src_lang=XX"):
         engine_for(lambda lines: [], Tokens(), {"src_lang": "?", "tgt_lang": "?", "pairs": []}, path="opus-mt-mul-mul")
+
+
+def test_an_unknown_language_identifier_is_refused_before_the_model_loads(tmp_path):
+    with pytest.raises(MTError, match="language_id='cld3' is not one of langid"):
+        build_app(ServeConfig(model_path=str(tmp_path / "not-loaded.pt"), language_id="cld3"))

@@ -38,10 +38,13 @@ IDENTIFIERS: dict[str, Callable[[Sequence[str]], Identifier]] = {"langid": _lang
 """``language_id`` -> a builder of the identifier over the model's source languages."""
 
 
+def check_identifier(name: str | None) -> None:
+    """An MTError naming the registry's keys unless ``name`` is one of them (or None)."""
+    if name is not None and name not in IDENTIFIERS:
+        raise MTError(f"language_id={name!r} is not one of {', '.join(sorted(IDENTIFIERS))} (or null)")
+
+
 def language_identifier(name: str | None, languages: Sequence[str]) -> Identifier | None:
     """The identifier ``language_id`` names, over ``languages``; None for null."""
-    if name is None:
-        return None
-    if name not in IDENTIFIERS:
-        raise MTError(f"language_id={name!r} is not one of {', '.join(sorted(IDENTIFIERS))} (or null)")
-    return IDENTIFIERS[name](languages)
+    check_identifier(name)
+    return None if name is None else IDENTIFIERS[name](languages)

@@ -13,7 +13,7 @@ from typing import Any
 from mt.config import ServeConfig
 from mt.serve.app import create_app
 from mt.serve.batcher import Batcher
-from mt.serve.detect import language_identifier
+from mt.serve.detect import check_identifier, language_identifier
 from mt.serve.engine import load_engine
 from mt.serve.metrics import Metrics
 from mt.serve.sentences import segmenter
@@ -29,6 +29,7 @@ log = get_logger(__name__)
 def build_app(cfg: ServeConfig) -> Any:
     """The app for ``cfg``, its model loaded (what ``serve`` runs; tests call it with TestClient)."""
     require("fastapi", "serve", "serve.py")
+    check_identifier(cfg.language_id)  # before the model is loaded
     engine = load_engine(cfg)
     identify = language_identifier(cfg.language_id, engine.sources())
     if cfg.split_sentences:
