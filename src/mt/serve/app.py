@@ -47,9 +47,8 @@ def create_app(service: Service, metrics: Metrics, *, max_chars: int, api_keys: 
                retry_after_s: int = 1) -> Any:
     """The FastAPI app over ``service``; its lifespan starts and stops the batcher."""
     fastapi = require("fastapi", "serve", "serve.py")
-    from fastapi.responses import FileResponse, JSONResponse, Response
+    from fastapi.responses import FileResponse, Response
     from fastapi.staticfiles import StaticFiles
-    from starlette.exceptions import HTTPException
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -63,31 +62,7 @@ def create_app(service: Service, metrics: Metrics, *, max_chars: int, api_keys: 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     body_limit = 12 * max_chars + 65536  # a character is at most 12 bytes in JSON (a \ud83d\ude00 pair)
 
-    def error(status: int, message: str, reason: str, headers: dict[str, str] | None = None) -> Any:
-        metrics.errors.labels(reason).inc()
-        return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-    @app.exception_handler(ApiError)
-    async def api_error(request: Any, e: ApiError) -> Any:
-        return error(e.status, e.message, e.reason, e.headers)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Any, e: Any) -> Any:
-        return error(e.status_code, str(e.detail), f"http_{e.status_code}", getattr(e, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def crash(request: Any, e: Exception) -> Any:
-        log.exception("unexpected error answering %s", request.url.path)
-        return error(500, f"internal error: {type(e).__name__}", "internal")
-
-    @app.middleware("http")
-    async def count(request: Any, call_next: Any) -> Any:
-        start = time.perf_counter()
-        response = await call_next(request)
-        path = request.url.path if request.url.path in ENDPOINTS else "other"
-        metrics.requests.labels(path, str(response.status_code)).inc()
-        metrics.latency.labels(path).observe(time.perf_counter() - start)
-        return response
+    _observe(app, metrics)
 
     async def params(request: Any, keyed: bool) -> dict[str, Any]:
         data = await _params(request, body_limit)
@@ -97,28 +72,7 @@ def create_app(service: Service, metrics: Metrics, *, max_chars: int, api_keys: 
 
     @app.post("/translate")
     async def translate(request: fastapi.Request) -> Any:
-        data = await params(request, keyed=True)
-        texts, many = _texts(data, max_chars)
-        source, target = _required(data, "source"), _required(data, "target")
-        if str(data.get("format", "text")) != "text":
-            raise ApiError(400, f"format={data.get('format')!r} is not supported: send plain text "
-                                f"(format=text)", "format")
-        try:
-            found = [service.source_of(text, source) for text in texts]
-            translated = await service.translate(texts, [src for src, _ in found], target)
-        except LanguageError as e:
-            raise ApiError(400, str(e), "language") from None
-        except QueueFull:
-            raise ApiError(503, "the server is busy: too many requests are waiting; retry shortly", "queue_full",
-                           {"Retry-After": str(retry_after_s)}) from None
-        except Exception as e:
-            log.warning("translation failed: %s: %s", type(e).__name__, e)
-            raise ApiError(500, f"translation failed: {type(e).__name__}: {e}", "model") from None
-        answer: dict[str, Any] = {"translatedText": translated if many else translated[0]}
-        if source == "auto":
-            detected = [d for _, d in found]
-            answer["detectedLanguage"] = detected if many else detected[0]
-        return answer
+        return await _translate(service, await params(request, keyed=True), max_chars, retry_after_s)
 
     @app.post("/detect")
     async def detect(request: fastapi.Request) -> Any:
@@ -153,6 +107,64 @@ def create_app(service: Service, metrics: Metrics, *, max_chars: int, api_keys: 
         return FileResponse(str(STATIC / "index.html"), media_type="text/html")
 
     return app
+
+
+async def _translate(service: Service, data: dict[str, Any], max_chars: int, retry_after_s: int) -> dict[str, Any]:
+    """LibreTranslate's ``/translate`` answer to the parameters ``data``, or the ApiError to answer."""
+    texts, many = _texts(data, max_chars)
+    source, target = _required(data, "source"), _required(data, "target")
+    if str(data.get("format", "text")) != "text":
+        raise ApiError(400, f"format={data.get('format')!r} is not supported: send plain text "
+                            f"(format=text)", "format")
+    try:
+        found = [service.source_of(text, source) for text in texts]
+        translated = await service.translate(texts, [src for src, _ in found], target)
+    except LanguageError as e:
+        raise ApiError(400, str(e), "language") from None
+    except QueueFull:
+        raise ApiError(503, "the server is busy: too many requests are waiting; retry shortly", "queue_full",
+                       {"Retry-After": str(retry_after_s)}) from None
+    except Exception as e:
+        log.warning("translation failed: %s: %s", type(e).__name__, e)
+        raise ApiError(500, f"translation failed: {type(e).__name__}: {e}", "model") from None
+    answer: dict[str, Any] = {"translatedText": translated if many else translated[0]}
+    if source == "auto":
+        detected = [d for _, d in found]
+        answer["detectedLanguage"] = detected if many else detected[0]
+    return answer
+
+
+def _observe(app: Any, metrics: Metrics) -> None:
+    """Every refusal as ``{"error": message}`` with its status, counted by reason; every request
+    counted and timed by endpoint."""
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
+
+    def error(status: int, message: str, reason: str, headers: dict[str, str] | None = None) -> Any:
+        metrics.errors.labels(reason).inc()
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Any, e: ApiError) -> Any:
+        return error(e.status, e.message, e.reason, e.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Any, e: Any) -> Any:
+        return error(e.status_code, str(e.detail), f"http_{e.status_code}", getattr(e, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def crash(request: Any, e: Exception) -> Any:
+        log.exception("unexpected error answering %s", request.url.path)
+        return error(500, f"internal error: {type(e).__name__}", "internal")
+
+    @app.middleware("http")
+    async def count(request: Any, call_next: Any) -> Any:
+        start = time.perf_counter()
+        response = await call_next(request)
+        path = request.url.path if request.url.path in ENDPOINTS else "other"
+        metrics.requests.labels(path, str(response.status_code)).inc()
+        metrics.latency.labels(path).observe(time.perf_counter() - start)
+        return response
 
 
 def language_list(service: Service) -> list[dict[str, Any]]:
