@@ -6,6 +6,7 @@
     python scripts/benchmark.py train --synthetic --model transformer_big --device cuda --precision bf16
     python scripts/benchmark.py decode --synthetic --device cuda --precision bf16      # 3,003 sentences
     python scripts/benchmark.py shards --checkpoint best.pt --lines 20000   # 1x1, 1x2 threads, torchrun 2x1
+    python scripts/benchmark.py serve --model best.pt        # serve.py under load at 1-64 clients, a soak
     python scripts/benchmark.py BENCHMARK --help                    # the options of one benchmark
 
 A benchmark lives in ``scripts/benchmarks/<module>.py`` and is imported only when it is chosen, so a
@@ -44,6 +45,8 @@ BENCHMARKS = {
     "decode": Benchmark("benchmarks.decode", "beam-search throughput of a checkpoint, or of a WMT-shaped model"),
     "shards": Benchmark("benchmarks.shards", "translate.py on one file: 1 process x 1 thread, 1 x T threads, "
                         "P torchrun processes sharing the chunks; identical bytes and the speed-up"),
+    "serve": Benchmark("benchmarks.serve_load", "serve.py under a bounded load on loopback (1-64 clients, a "
+                       "soak with RSS) against translate.py in one batch; the issue's bars"),
 }
 
 
