@@ -1,4 +1,6 @@
-"""Show how mt segments text for a model: python scripts/encode.py model=PATH [side=src|tgt] [ids=true]
+"""Show how mt segments text for a model.
+
+usage: python scripts/encode.py model=PATH [side=src|tgt] [ids=true] < lines
 
 Reads lines on stdin and prints, one line each, the subword pieces (or with ids=true the ids) that mt
 feeds the model for that side: ``side=src`` as the encoder reads it, ``side=tgt`` as the decoder is
