@@ -25,23 +25,7 @@ read -r -a SETTINGS <<< "${SETTINGS:-1e-4:100 2e-3:300 3e-4:100 3e-5:100}"
 CHAIN=outputs/$TAG-chain.txt
 mkdir -p outputs
 
-clock() { date +%s; }
-note() { echo "$*" | tee -a "$CHAIN"; }
-minutes() { python -c "print(f'{($2 - $1) / 60:.1f}')" ; }
-done_run() { [[ -f outputs/$1/results.json ]]; }
-train() {  # experiment run_id overrides... -> outputs/<experiment>/<run_id>/train.log
-  local exp=$1 id=$2; shift 2
-  python train.py experiment="$exp" run_id="$id" data.local_dir="$M30K" trainer.progress=false "$@" \
-    > "outputs/.$id.out" 2>&1
-}
-joined() {  # run_id pid: wait for a run started in the background; a failed one is named, with its log
-  local status=0
-  wait "$2" || status=$?
-  if (( status != 0 )); then
-    echo "m30k_marian_finetune.sh: the run $1 failed (exit status $status); its log: outputs/.$1.out" >&2
-  fi
-  return "$status"
-}
+. "$(dirname "$0")/chain.sh"
 
 PARENT=outputs/multi30k_en_de/$TAG-parent
 if ! done_run "multi30k_en_de/$TAG-parent"; then
