@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import mt.data.prepare as prepare_mod
+import mt.data.subwords as subwords_mod
 from mt.config import DataConfig, TokenizerConfig
 from mt.data.errors import DataError
 from mt.data.prepare import cache_key, load_prepared, prepare_data
@@ -235,7 +236,7 @@ def test_missing_eval_file_fails_before_any_training(corpus, tmp_path, monkeypat
     def must_not_run(*args, **kwargs):
         raise AssertionError("the tokenizer was trained before the inputs were checked")
 
-    monkeypatch.setattr(prepare_mod, "train_tokenizer", must_not_run)
+    monkeypatch.setattr(subwords_mod, "train_tokenizer", must_not_run)
     data_cfg, tok_cfg = configs(corpus)
     with pytest.raises(DataError, match=r"test\.de does not exist"):
         prepare_data(data_cfg, tok_cfg, tmp_path, progress=False)
