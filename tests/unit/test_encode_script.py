@@ -54,3 +54,19 @@ def test_a_sentencepiece_file_and_bad_arguments(marian_dir, tmp_path):
         bad = _encode(args, ["x"])
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr
     assert "model=PATH" in _encode(["--help"], []).stdout
+
+
+def test_formats_are_told_by_content_not_only_by_name(tmp_path):
+    """A checkpoint saved under another suffix is still a checkpoint; a file that is neither is a
+    SentencePiece model; a path that does not exist names the formats mt reads."""
+    import torch
+
+    from mt.data.errors import DataError
+    from mt.data.formats import model_format
+
+    torch.save({"model": {}}, tmp_path / "parent.ckpt")
+    (tmp_path / "spm.model").write_bytes(b"\n\x05hello")
+    assert model_format(tmp_path / "parent.ckpt") == "checkpoint"
+    assert model_format(tmp_path / "spm.model") == "sentencepiece"
+    with pytest.raises(DataError, match="does not exist; mt reads an mt checkpoint"):
+        model_format(tmp_path / "missing")

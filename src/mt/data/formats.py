@@ -40,7 +40,11 @@ class ModelFormat:
 
 
 def _is_checkpoint(path: Path) -> bool:
-    return path.is_file() and path.suffix == ".pt"
+    """A ``.pt`` file, or any file in torch.save's zip format (a checkpoint renamed by its user)."""
+    if not path.is_file():
+        return False
+    with open(path, "rb") as f:
+        return path.suffix in (".pt", ".pth") or f.read(4) == b"PK\x03\x04"
 
 
 def entry_models(entry: dict) -> tuple[bytes, bytes | None]:
@@ -74,7 +78,7 @@ def ct2_subword_models(path: Path) -> tuple[bytes, bytes | None]:
 
 
 def _is_sentencepiece(path: Path) -> bool:
-    return path.is_file() and path.suffix != ".pt"
+    return path.is_file() and not _is_checkpoint(path)
 
 
 FORMATS: dict[str, ModelFormat] = {
