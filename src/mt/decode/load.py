@@ -23,7 +23,7 @@ from mt.data.formats import entry_models, model_format
 from mt.data.marian_vocab import marian_sentencepiece, separate_vocabs
 from mt.data.tokenizer import Tokenizer, tokenizer_entry
 from mt.model import VocabInfo, build_model
-from mt.model.marian import import_marian, read_config
+from mt.model.marian import import_marian
 from mt.model.transformer import Transformer
 from mt.utils.device import resolve_device
 from mt.utils.errors import MTError
@@ -83,7 +83,6 @@ def read_model_state(path: str | Path) -> dict[str, Any]:
     langs = {}
     if (path / "tokenizer_config.json").is_file():
         langs = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
-    state["pairs"] = list(read_config(path).get("mt_pairs") or [])  # mt's own multilingual exports
     state["src_lang"] = _marian_language(langs, "source_lang")
     state["tgt_lang"] = _marian_language(langs, "target_lang")
     return state

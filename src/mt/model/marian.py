@@ -167,7 +167,7 @@ def mt_state_dict(weights: dict[str, Tensor], cfg: dict[str, Any], where: Path,
 
 
 def import_marian(model_dir: str | Path, separate: bool = False) -> dict[str, Any]:
-    """An mt inference checkpoint's ``model``, ``model_config`` and ``vocab`` entries for a Marian
+    """An mt inference checkpoint's ``model``, ``model_config``, ``vocab`` and ``pairs`` entries for a Marian
     directory (the tokenizer comes from ``mt.data.marian_vocab``, which also says whether it is
     ``separate``: a target vocabulary of its own). ``vocab.bos_id`` is Marian's
     ``decoder_start_token_id`` (its pad id, for OPUS-MT)."""
@@ -185,4 +185,5 @@ def import_marian(model_dir: str | Path, separate: bool = False) -> dict[str, An
              "bos_id": config.get("decoder_start_token_id", pad)}
     if separate:
         vocab["src_size"] = config["vocab_size"]
-    return {"model": state, "model_config": cfg, "vocab": vocab}
+    # mt's own multilingual exports record their directions (mt.export.hf); others have none
+    return {"model": state, "model_config": cfg, "vocab": vocab, "pairs": list(config.get("mt_pairs") or [])}
