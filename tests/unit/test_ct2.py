@@ -62,3 +62,22 @@ def test_ctranslate2_runs_the_strategy_search_chooses(ct2_dir, monkeypatch):
     monkeypatch.setattr(ct2_backend, "search_name", lambda cfg: "typical")
     with pytest.raises(MTError, match=r"search strategy 'typical'.*decode\.sampling.*runs beam, greedy, sample"):
         ct2_backend.translate_nbest_ct2(model, LINES[:4], DecodeConfig())
+
+
+def test_int8_models_batch_only_sources_of_one_length(ct2_dir, tmp_path):
+    """An int8 export batches sources of one length (its kernels change a padded sentence's result),
+    a float32 one mixes them; ct2_same_length overrides either. A line's translation is then the same
+    alone as among other lines."""
+    assert ct2_backend.padding_changes_results("int8_float32") and not ct2_backend.padding_changes_results("float32")
+    assert not ct2_backend.load_ct2(ct2_dir, "cpu", threads=1).same_length
+    assert ct2_backend.load_ct2(ct2_dir, "cpu", threads=1, same_length=True).same_length
+    checkpoint = make_checkpoint(tmp_path / "model.pt", make_tokenizer(tmp_path / "spm"))
+    models, tokenizer, info = load_for_inference([checkpoint], "cpu")
+    export_ctranslate2(models[0], tokenizer, info, tmp_path / "int8", "int8")
+    model = ct2_backend.load_ct2(tmp_path / "int8", "cpu", threads=2)
+    assert model.same_length
+    assert not ct2_backend.load_ct2(tmp_path / "int8", "cpu", threads=1, same_length=False).same_length
+    cfg = DecodeConfig(beam_size=2, max_len_b=8)
+    together = [hyps[0].tokens for hyps in ct2_backend.translate_nbest_ct2(model, LINES, cfg)]
+    alone = [ct2_backend.translate_nbest_ct2(model, [line], cfg)[0][0].tokens for line in LINES]
+    assert together == alone

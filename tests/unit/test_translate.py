@@ -172,6 +172,26 @@ def test_workers_search_batches_at_once_and_keep_input_order(tokenizer):
         translate_with(fails, tokenizer, lines, workers=2, **common)
 
 
+def test_same_length_batches_never_pad_a_source(tokenizer):
+    """With same_length, each batch holds sources of one length, within the token and sentence caps,
+    and the translations are those of the mixed batches (a search that ignores padding)."""
+    lines = [" ".join(["house"] * (i % 5 + 1)) for i in range(30)]
+    seen = []
+
+    def echo(batch):
+        seen.append([len(ids) for ids in batch])
+        return [[Hypothesis(list(ids), -float(len(ids)), 0.0)] for ids in batch]
+
+    common = dict(max_source_tokens=50, max_tokens=40, max_sentences=4)
+    same = translate_with(echo, tokenizer, lines, same_length=True, **common)
+    assert all(len(set(lengths)) == 1 and len(lengths) <= 4 and len(lengths) * (lengths[0] + 1) <= 40
+               for lengths in seen)
+    assert sum(map(len, seen)) == 30
+    seen.clear()
+    assert translate_with(echo, tokenizer, lines, **common) == same
+    assert any(len(set(lengths)) > 1 for lengths in seen)  # without it, this input mixes lengths
+
+
 def test_reading_lines():
     assert decode_utf8_lines(b"\xef\xbb\xbfone\r\ntwo\n\nfour", "f") == ["one", "two", "", "four"]
     assert decode_utf8_lines(b"a\x0bb\n", "f") == ["a\x0bb"]  # only \n ends a line, as wc -l counts

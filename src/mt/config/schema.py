@@ -412,6 +412,10 @@ class TranslateConfig:
     ct2_intra_threads: int = 1
     """``backend=ctranslate2`` on CPU: threads per batch; cores // this many batches are translated at
     once. 1 gives the most sentences/s; more lowers the latency of a single batch."""
+    ct2_same_length: bool | None = None
+    """``backend=ctranslate2``: batches hold sources of one length only, so no sentence is padded. null:
+    for int8 models, whose translation of a sentence can change when it is padded (``mt.decode.ct2``);
+    then a line's translation does not depend on the lines around it (``serve.py`` gives the same)."""
     tgt_lang: str | None = None
     """For a model trained on several pairs (``data.pairs``): the language to translate into (each
     line gets its ``<2xx>`` tag; a line that starts with a tag of its own keeps it). A direction the
@@ -547,6 +551,12 @@ class ServeConfig:
     model's own."""
     ct2_intra_threads: int = 1
     """A CTranslate2 model on CPU: threads per batch, as for ``translate.py``."""
+    ct2_same_length: bool | None = None
+    """A CTranslate2 model: decode only sources of one length together, as for ``translate.py`` (null:
+    for int8 models). With it, a line's translation does not depend on the requests it shares a call with."""
+    decode_calls: int = 0
+    """Decoding calls run at once, each on the requests that waited for it. 0: a CTranslate2 model on CPU
+    runs one per worker (cores // ct2_intra_threads), any other model one (it uses every core itself)."""
     work_dir: str = "."
     """Directory the command was started from; relative paths are resolved against it (the job
     sets it from Hydra's ``runtime.cwd``)."""

@@ -75,10 +75,12 @@ class CT2Model:
     """A loaded CTranslate2 export: the translator, its SentencePiece model and the export metadata."""
 
     def __init__(self, translator: Any, tokenizer: Tokenizer, meta: dict[str, Any], device: str,
-                 workers: int = 1, one_worker: Callable[[], Any] | None = None):
+                 workers: int = 1, one_worker: Callable[[], Any] | None = None, same_length: bool = False):
         self.translator, self.tokenizer, self.meta, self.device = translator, tokenizer, meta, device
         self.workers = workers
         """How many batches the translator runs at once (its ``inter_threads``)."""
+        self.same_length = same_length
+        """Batches hold sources of one length only (``padding_changes_results``)."""
         self.one_worker = one_worker
         """Builds a fresh translator of the same model with one worker and all the threads
         (``seed_sampling``)."""
@@ -98,10 +100,11 @@ class CT2Model:
 
 
 def load_ct2(model_dir: str | Path, device: str = "auto", *, threads: int = 0, intra_threads: int = 1,
-             compute_type: str = "default") -> CT2Model:
+             compute_type: str = "default", same_length: bool | None = None) -> CT2Model:
     """Load an exported directory. On CPU, ``threads`` (0: every core this process may run on) are
     shared out as ``threads // intra_threads`` workers of ``intra_threads`` threads, each translating
-    its own batch. ``compute_type`` ``default`` keeps the type the model was exported with (e.g. int8)."""
+    its own batch. ``compute_type`` ``default`` keeps the type the model was exported with (e.g. int8).
+    ``same_length`` (None: where ``padding_changes_results``) batches only sources of one length."""
     ct2 = require("ctranslate2", "ct2", "backend=ctranslate2")
     model_dir = Path(model_dir)
     meta_path = model_dir / METADATA_FILE
@@ -128,8 +131,21 @@ def load_ct2(model_dir: str | Path, device: str = "auto", *, threads: int = 0, i
         # any PyTorch work done afterwards in the process (mt's own decoder timed against it, say).
         torch.set_num_threads(torch_threads)
         return translator
-    return CT2Model(new_translator(workers, min(intra_threads, threads)), tokenizer, meta, device, workers,
-                    one_worker=lambda: new_translator(1, threads))
+    translator = new_translator(workers, min(intra_threads, threads))
+    if same_length is None:
+        same_length = padding_changes_results(translator.compute_type)
+    return CT2Model(translator, tokenizer, meta, device, workers, one_worker=lambda: new_translator(1, threads),
+                    same_length=same_length)
+
+
+def padding_changes_results(compute_type: str) -> bool:
+    """Whether a sentence's translation can change when it is padded in a batch: with CTranslate2's int8
+    kernels (``int8``, ``int8_float32``, ...) it can. On Multi30k test2016, an int8 export translated 12
+    of 1,000 sentences differently in random batches of 1 to 16 than alone, always sentences shorter than
+    their batch's longest; the same model in float32, and sentences batched with others of their own
+    length, gave the same words in every case (docs/serve.md). Batches of one source length make a
+    sentence's translation independent of the sentences it is batched with."""
+    return compute_type.startswith("int8")
 
 
 def seed_sampling(model: CT2Model, seed: int) -> None:
@@ -159,7 +175,8 @@ def translate_nbest_ct2(model: CT2Model, lines: list[str], decode_cfg: DecodeCon
     max_sentences = None if model.device == "cuda" else max(1, max_beam_rows // decode_cfg.beam_size)
     return translate_with(lambda batch: search_batch(model, batch, decode_cfg), model.tokenizer, lines,
                           max_source_tokens=limit, max_tokens=decode_cfg.max_tokens,
-                          max_sentences=max_sentences, progress=progress, workers=model.workers)
+                          max_sentences=max_sentences, progress=progress, workers=model.workers,
+                          same_length=model.same_length)
 
 
 CT2_SEARCH: dict[str, Callable[[DecodeConfig], dict[str, Any]]] = {

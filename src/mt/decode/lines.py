@@ -56,13 +56,15 @@ SearchFn = Callable[[list[list[int]]], list[list[Hypothesis]]]
 def translate_with(
     search: SearchFn, tokenizer: Tokenizer, lines: Sequence[str], *, max_source_tokens: int,
     max_tokens: int, max_sentences: int | None, progress: bool | tqdm = False, workers: int = 1,
+    same_length: bool = False,
 ) -> list[list[Translation]]:
     """The line handling every decoding backend shares: encode the non-empty lines, cut sources to
     ``max_source_tokens`` (EOS excluded; one warning), sort by length into batches of at most
     ``max_tokens`` tokens and ``max_sentences`` sentences (None: no cap), ``search`` each batch,
     detokenize, and put the results back in input order (empty lines get one empty translation).
     With ``workers`` > 1, that many batches are searched at once on threads (for a ``search`` that
-    releases the GIL)."""
+    releases the GIL). With ``same_length``, a batch holds sources of one length only: no source is
+    padded, for a backend whose result for a sentence changes when it is (CTranslate2's int8 kernels)."""
     todo = [i for i, line in enumerate(lines) if line.strip()]
     ids = tokenizer.encode_batch([lines[i] for i in todo]) if todo else []
     too_long = sum(len(x) > max_source_tokens for x in ids)
@@ -71,7 +73,7 @@ def translate_with(
                     too_long, max_source_tokens, max_source_tokens)
         ids = [x[:max_source_tokens] for x in ids]
     results: list[list[Translation]] = [[Translation("", 0.0, 0.0, [])] for _ in lines]
-    batches = _length_sorted_batches([len(x) + 1 for x in ids], max_tokens, max_sentences or len(ids))
+    batches = _length_sorted_batches([len(x) + 1 for x in ids], max_tokens, max_sentences or len(ids), same_length)
     bar = progress if isinstance(progress, tqdm) else tqdm(
         total=len(lines), desc="translate", unit="sent", file=sys.stderr, disable=not progress,
         dynamic_ncols=True)
@@ -101,16 +103,22 @@ def _searched_in_order(search: SearchFn, inputs: Iterable[list[list[int]]],
         pool.shutdown(cancel_futures=True)  # after an error, start no further batch
 
 
-def _length_sorted_batches(lengths: Sequence[int], max_tokens: int, max_sentences: int) -> list[np.ndarray]:
+def _length_sorted_batches(lengths: Sequence[int], max_tokens: int, max_sentences: int,
+                           same_length: bool = False) -> list[np.ndarray]:
     """Sentence indices grouped, longest first, into batches of at most ``max_sentences`` sentences
     and ``max_tokens`` tokens, padding included (``lengths`` count EOS). A sentence longer than
-    ``max_tokens`` gets a batch of its own."""
+    ``max_tokens`` gets a batch of its own. With ``same_length``, a batch never mixes lengths."""
     if not lengths:
         return []
     lengths_np = np.asarray(lengths, dtype=np.int64)
     order = np.argsort(-lengths_np, kind="stable")  # (n,) longest first, ties in input order
-    ends = greedy_batch_ends(np.minimum(lengths_np[order], max_tokens), max_tokens, max_sentences)
-    return np.split(order, ends[:-1])
+    capped = np.minimum(lengths_np[order], max_tokens)
+    if not same_length:
+        return np.split(order, greedy_batch_ends(capped, max_tokens, max_sentences)[:-1])
+    batches = []
+    for run in np.split(np.arange(len(order)), np.flatnonzero(np.diff(lengths_np[order])) + 1):
+        batches.extend(np.split(order[run], greedy_batch_ends(capped[run], max_tokens, max_sentences)[:-1]))
+    return batches
 
 
 def _one_line(text: str) -> str:

@@ -123,7 +123,8 @@ def translate_file(cfg: TranslateConfig) -> dict[str, Any]:
     if model_dir:
         from mt.decode.ct2 import load_ct2, translate_nbest_ct2
 
-        engine = load_ct2(model_dir, device, threads=threads, intra_threads=cfg.ct2_intra_threads)
+        engine = load_ct2(model_dir, device, threads=threads, intra_threads=cfg.ct2_intra_threads,
+                          same_length=cfg.ct2_same_length)
         info = engine.info
         nbest = functools.partial(translate_nbest_ct2, engine, decode_cfg=cfg.decode)
         tokenizer = engine.tokenizer
@@ -172,7 +173,10 @@ def _output_settings(cfg: TranslateConfig, model_dir: Path | None, checkpoints: 
     except OSError as e:
         raise MTError(f"cannot read the model: {e.filename}: {e.strerror}") from None
     # tgt_lang picks the language tag or token of a multilingual model: it changes the output too.
-    return {"backend": cfg.backend, "checkpoints": identity, "decode": asdict(cfg.decode), "tgt_lang": cfg.tgt_lang}
+    settings = {"backend": cfg.backend, "checkpoints": identity, "decode": asdict(cfg.decode), "tgt_lang": cfg.tgt_lang}
+    if model_dir:  # batching by length changes an int8 model's lines (mt.decode.ct2)
+        settings["ct2_same_length"] = cfg.ct2_same_length
+    return settings
 
 
 def _process_resources(cfg: TranslateConfig, info: DistInfo) -> tuple[int, str]:
