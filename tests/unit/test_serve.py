@@ -5,6 +5,8 @@ input gets a status and leaves the server answering, API keys, multilingual dire
 from __future__ import annotations
 
 import json
+import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +26,7 @@ from mt.serve.app import language_list  # noqa: E402
 from mt.serve.engine import LanguageError, engine_for  # noqa: E402
 from mt.serve.run import build_app  # noqa: E402
 from mt.serve.sentences import segmenter, split  # noqa: E402
+from mt.utils.cpu import usable_cores  # noqa: E402
 from mt.utils.errors import MTError  # noqa: E402
 from tests.unit.test_translate import make_checkpoint, make_tokenizer, sentences  # noqa: E402
 
@@ -144,43 +147,104 @@ def test_forms_and_query_strings_are_read_as_libretranslate_reads_them(client):
     assert client.post("/translate", json={"q": [], "source": "en", "target": "de"}).json() == {"translatedText": []}
 
 
+class Gate:
+    """Wraps an engine's decoding so that calls block until ``open``: requests then queue up behind a
+    call in progress, deterministically. Records each call's number of lines."""
+
+    def __init__(self, engine, fail_on: str | None = None):
+        self.engine, self.nbest, self.fail_on = engine, engine.nbest, fail_on
+        self.opened, self.entered, self.calls = threading.Event(), threading.Semaphore(0), []
+        engine.nbest = self
+
+    def __call__(self, lines):
+        self.calls.append(len(lines))
+        self.entered.release()
+        assert self.opened.wait(30), "the gate was never opened"
+        if self.fail_on and any(self.fail_on in line for line in lines):
+            raise RuntimeError("CUDA error: an illegal memory access")  # what a broken batch looks like
+        return self.nbest(lines)
+
+    def wait_for_call(self) -> None:
+        assert self.entered.acquire(timeout=30), "no decoding call started"
+
+
+def wait_for_depth(client: TestClient, depth: int) -> None:
+    deadline = time.monotonic() + 10
+    while client.app.state.service.batcher.depth < depth:
+        assert time.monotonic() < deadline, f"the queue never held {depth} requests"
+        time.sleep(0.005)
+
+
 def test_a_full_queue_answers_503_with_retry_after(models):
-    with client_for(models["single"], max_wait_ms=800, max_queue=1, retry_after_s=3) as client:
-        with ThreadPoolExecutor(1) as pool:
-            first = pool.submit(post, client, q="the dog")
-            deadline = time.monotonic() + 5
-            while client.app.state.service.batcher.depth < 1 and time.monotonic() < deadline:
-                time.sleep(0.01)
+    with client_for(models["single"], max_queue=1, retry_after_s=3) as client:
+        gate = Gate(client.app.state.service.engine)
+        with ThreadPoolExecutor(2) as pool:
+            decoding = pool.submit(post, client, q="the dog")
+            gate.wait_for_call()  # the first request is in the model
+            waiting = pool.submit(post, client, q="the house")
+            wait_for_depth(client, 1)  # the second waits for it
             refused = post(client, q="the cat")
             assert refused.status_code == 503 and refused.headers["Retry-After"] == "3"
             assert "busy" in refused.json()["error"]
-            assert first.result().status_code == 200
+            gate.opened.set()
+            assert decoding.result().status_code == 200 and waiting.result().status_code == 200
         assert post(client, q="the cat").status_code == 200
         assert client.app.state.metrics.value("mt_serve_errors_total", {"reason": "queue_full"}) == 1
 
 
 def test_one_request_failing_in_the_model_fails_alone(models):
-    with client_for(models["single"], max_wait_ms=1000) as client:
-        engine = client.app.state.service.engine
-        nbest, calls = engine.nbest, []
-
-        def breaks_on_poison(lines):
-            calls.append(len(lines))
-            if any("Katze Katze Katze" in line for line in lines):
-                raise RuntimeError("CUDA error: an illegal memory access")  # what a broken batch looks like
-            return nbest(lines)
-
-        engine.nbest = breaks_on_poison
+    with client_for(models["single"]) as client:
         good_lines = ["the dog", "a small house", "der Hund"]
         expected = [post(client, q=line).json()["translatedText"] for line in good_lines]
-        with ThreadPoolExecutor(4) as pool:
+        gate = Gate(client.app.state.service.engine, fail_on="Katze Katze Katze")
+        with ThreadPoolExecutor(5) as pool:
+            blocker = pool.submit(post, client, q="the red car")
+            gate.wait_for_call()
             goods = [pool.submit(post, client, q=line) for line in good_lines]
             bad = pool.submit(post, client, q="Katze Katze Katze")
+            wait_for_depth(client, 4)  # all four wait behind the blocker, for one call
+            gate.opened.set()
             answers = [g.result() for g in goods]
+        assert blocker.result().status_code == 200
         assert bad.result().status_code == 500 and "illegal memory access" in bad.result().json()["error"]
         assert [a.json()["translatedText"] for a in answers] == expected
-        assert max(calls) > 1  # they were in one call, which failed, and were decoded again alone
+        assert gate.calls[:2] == [1, 4]  # the four in one call, which failed, then each alone
+        assert sorted(gate.calls[2:]) == [1, 1, 1, 1]
         assert post(client, q="the dog").json()["translatedText"] == expected[0]
+
+
+def test_a_lone_request_does_not_wait_for_others(models):
+    """With no call running, a request is decoded at once, whatever max_wait_ms."""
+    with client_for(models["single"], max_wait_ms=10_000) as client:
+        post(client, q="the dog")  # warm up
+        start = time.perf_counter()
+        assert post(client, q="the cat").status_code == 200
+        assert time.perf_counter() - start < 5.0
+
+
+def test_decode_calls_run_side_by_side(models):
+    """decode_calls=2: a second call starts while the first is in the model; with 1 it waits."""
+    with client_for(models["single"], decode_calls=2) as client:
+        gate = Gate(client.app.state.service.engine)
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(post, client, q="the dog")
+            gate.wait_for_call()
+            second = pool.submit(post, client, q="the cat")
+            gate.wait_for_call()  # entered while the first is still blocked
+            gate.opened.set()
+            assert first.result().status_code == second.result().status_code == 200
+    with client_for(models["single"]) as client:
+        assert client.app.state.service.batcher.calls == 1  # mt's decoder: one call uses every core
+        gate = Gate(client.app.state.service.engine)
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(post, client, q="the dog")
+            gate.wait_for_call()
+            second = pool.submit(post, client, q="the cat")
+            wait_for_depth(client, 1)
+            assert not gate.entered.acquire(timeout=0.3)  # no second call while the first runs
+            gate.opened.set()
+            assert first.result().status_code == second.result().status_code == 200
+        assert gate.calls == [1, 1]
 
 
 def test_api_keys(models):
@@ -254,10 +318,39 @@ def test_ctranslate2_export_serves_as_translate_py(models, tmp_path):
                             model_dir=str(tmp_path / "ct2"))
     with client_for(tmp_path / "ct2") as client:
         assert post(client, q=lines).json()["translatedText"] == expected
-    with pytest.raises(MTError, match="precision"):  # refused at start, not at the first request
-        build_app(ServeConfig(decode=DecodeConfig(device="cpu", precision="bf16"), model_path=str(tmp_path / "ct2")))
         assert client.get("/languages").json() == [
             {"code": "en", "name": "English", "targets": ["de"]}, {"code": "de", "name": "German", "targets": []}]
+    with pytest.raises(MTError, match="precision"):  # refused at start, not at the first request
+        build_app(ServeConfig(decode=DecodeConfig(device="cpu", precision="bf16"), model_path=str(tmp_path / "ct2")))
+
+
+def test_int8_ctranslate2_serves_as_translate_py_however_requests_are_grouped(models, tmp_path):
+    """An int8 export (whose kernels change a padded sentence's result) gives translate.py's lines
+    whether they come one by one, all at once, or in lists of any size from concurrent clients; the
+    server runs one decoding call per CTranslate2 worker."""
+    pytest.importorskip("ctranslate2")
+    from mt.decode.ct2_convert import export_ctranslate2
+    from mt.decode.load import load_for_inference
+
+    loaded, tokenizer, info = load_for_inference([models["single"]], "cpu")
+    export_ctranslate2(loaded[0], tokenizer, info, tmp_path / "int8", "int8")
+    lines = sentences(48, seed=11)
+    expected = translate_py(models["single"], lines, tmp_path, backend="ctranslate2",
+                            model_dir=str(tmp_path / "int8"))
+    rng = random.Random(0)
+    groups, start = [], 0
+    while start < len(lines):
+        size = rng.randint(1, 7)
+        groups.append((start, lines[start:start + size]))
+        start += size
+    with client_for(tmp_path / "int8", max_wait_ms=50) as client:
+        assert client.app.state.service.batcher.calls == usable_cores()  # one per worker, one worker per core
+        assert post(client, q=lines).json()["translatedText"] == expected
+        assert [post(client, q=line).json()["translatedText"] for line in lines[:8]] == expected[:8]
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda group: post(client, q=group[1]), groups))
+        for (first, group), answer in zip(groups, answers, strict=True):
+            assert answer.json()["translatedText"] == expected[first:first + len(group)]
 
 
 def test_serve_config_is_checked_and_decodes_as_translate_py(tmp_path):
@@ -271,15 +364,6 @@ def test_serve_config_is_checked_and_decodes_as_translate_py(tmp_path):
                          (dict(max_queue=0), "max_queue"), (dict(decode={**served["decode"], "nbest": 2}), "nbest")):
         with pytest.raises(ConfigError, match=message):
             serve_config({**served, **bad})
-
-
-def test_a_batch_waits_at_most_max_wait_ms(models):
-    """A lone request is not held for others longer than max_wait_ms."""
-    with client_for(models["single"], max_wait_ms=50) as client:
-        post(client, q="the dog")  # warm up
-        start = time.perf_counter()
-        assert post(client, q="the cat").status_code == 200
-        assert time.perf_counter() - start < 2.0
 
 
 def test_translate_and_languages_answer_json_as_libretranslate(client):

@@ -1,11 +1,13 @@
 """Dynamic batching: the lines of requests that arrive together are decoded in one call.
 
-Requests wait in a bounded queue that one worker drains: it takes the first waiting request, waits
-up to ``max_wait_ms`` for others (or until ``max_batch_tokens`` source tokens are waiting), and
-translates all their lines in one call on a worker thread, so the event loop keeps answering. The
-decoding call keeps line order (``mt.decode.lines``), and each request gets back its own slice. If
-the call fails, each of its requests is decoded again alone: a request that breaks the model fails
-alone, with its own error, and the others get their translations.
+Requests wait in a bounded queue that one worker drains into decoding calls, up to ``calls`` of them at
+once (CTranslate2 runs one batch per worker; mt's decoder uses every core in one call). When a call
+may start and no call is running, it takes what is waiting at once: a lone request pays no wait. When
+other calls are running, it waits up to ``max_wait_ms`` for more requests (or until ``max_batch_tokens``
+source tokens are waiting), so that the cores go to large batches. Each call runs on a worker thread, so
+the event loop keeps answering; it keeps line order (``mt.decode.lines``), and each request gets back
+its own slice. If a call fails, each of its requests is decoded again alone: a request that breaks
+the model fails alone, with its own error, and the others get their translations.
 """
 
 from __future__ import annotations
@@ -44,15 +46,18 @@ class Batcher:
     after the last request (it lets the running call finish)."""
 
     def __init__(self, translate: Callable[[list[str]], list[str]], count_tokens: Callable[[Sequence[str]], int],
-                 *, max_batch_tokens: int, max_wait_ms: float, max_queue: int, metrics: Metrics):
+                 *, max_batch_tokens: int, max_wait_ms: float, max_queue: int, metrics: Metrics, calls: int = 1):
+        if calls < 1:
+            raise ValueError(f"calls={calls}: at least one decoding call must be allowed")
         self.translate, self.count_tokens = translate, count_tokens
         self.max_batch_tokens, self.max_wait_s, self.max_queue = max_batch_tokens, max_wait_ms / 1000, max_queue
-        self.metrics = metrics
+        self.calls, self.metrics = calls, metrics
         self._pending: collections.deque[Job] = collections.deque()
         self._arrived: asyncio.Event | None = None
+        self._free: asyncio.Semaphore | None = None
+        self._running: set[asyncio.Task] = set()
         self._worker: asyncio.Task | None = None
-        # One decoding thread: calls never overlap (the backends use every core for one call).
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="decode")
+        self._executor = ThreadPoolExecutor(calls, thread_name_prefix="decode")
 
     @property
     def depth(self) -> int:
@@ -60,15 +65,17 @@ class Batcher:
         return len(self._pending)
 
     def start(self) -> None:
-        self._arrived = asyncio.Event()
+        self._arrived, self._free = asyncio.Event(), asyncio.Semaphore(self.calls)
         self._worker = asyncio.get_running_loop().create_task(self._run(), name="batcher")
 
     async def close(self) -> None:
-        """Stop the worker (the call in progress finishes on its thread) and the decoding thread."""
+        """Stop taking requests, let the calls in progress finish, then stop the decoding threads."""
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
         for job in self._pending:
             if not job.future.done():
                 job.future.set_exception(RuntimeError("the server is shutting down"))
@@ -89,33 +96,52 @@ class Batcher:
         return job.future
 
     async def _run(self) -> None:
+        assert self._free is not None
         while True:
-            batch = await self._next_batch()
+            await self._free.acquire()  # a call may start
             try:
-                await self._decode(batch)
-            except Exception:  # never let the worker die: later requests would wait forever
-                log.exception("decoding a batch failed")
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(RuntimeError("decoding failed"))
+                batch = await self._next_batch()
+            except BaseException:
+                self._free.release()
+                raise
+            call = asyncio.get_running_loop().create_task(self._call(batch))
+            self._running.add(call)
+            call.add_done_callback(self._running.discard)
+
+    async def _call(self, batch: list[Job]) -> None:
+        """One decoding call; its slot is free again when it ends, whatever happened."""
+        assert self._free is not None and self._arrived is not None
+        try:
+            await self._decode(batch)
+        except Exception:  # never leave a request waiting forever
+            log.exception("decoding a batch failed")
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(RuntimeError("decoding failed"))
+        finally:
+            self._running.discard(asyncio.current_task())  # before the wake-up: a waiting batch sees it
+            self._free.release()
+            self._arrived.set()  # a batch waiting for others to finish may go now
 
     async def _next_batch(self) -> list[Job]:
-        """The waiting requests for one call: the first, and those that arrive within ``max_wait_ms``
-        of it while their tokens fit in ``max_batch_tokens``."""
+        """The waiting requests for one call. With no call running, those waiting now; otherwise also
+        those that arrive within ``max_wait_ms`` of the first, while their tokens fit in
+        ``max_batch_tokens``."""
         assert self._arrived is not None
         while not self._pending:
             self._arrived.clear()
             await self._arrived.wait()
-        deadline = time.monotonic() + self.max_wait_s
-        while sum(job.tokens for job in self._pending) < self.max_batch_tokens:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), remaining)
-            except TimeoutError:
-                break
+        if self._running:
+            deadline = time.monotonic() + self.max_wait_s
+            while sum(job.tokens for job in self._pending) < self.max_batch_tokens:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._running:  # the decoder went idle: go now
+                    break
+                self._arrived.clear()
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), remaining)
+                except TimeoutError:
+                    break
         batch, tokens = [], 0
         while self._pending and (not batch or tokens + self._pending[0].tokens <= self.max_batch_tokens):
             job = self._pending.popleft()

@@ -44,6 +44,9 @@ class Engine:
     """Source language -> its target languages, as the model writes them (``de``, ``cmn_Hans``)."""
     tagging: str
     """How a line is steered to its target: ``pairs`` (``<2xx>`` tags), ``tokens`` (``>>xxx<<``) or ``none``."""
+    calls: int = 1
+    """Decoding calls that may run at once (CTranslate2's workers on CPU; 1 for a model that uses every
+    core in one call)."""
 
     def translate(self, lines: list[str]) -> list[str]:
         """The best translation of each (already steered) line, in input order."""
@@ -124,16 +127,22 @@ def load_engine(cfg: ServeConfig) -> Engine:
             raise MTError(f"decode.precision={cfg.decode.precision} does not apply to a CTranslate2 model: its "
                           f"weight type was chosen at export (quantization=)")
         search_options(cfg.decode)  # a search CTranslate2 cannot run is refused now, not at the first request
-        model = load_ct2(path, cfg.decode.device, intra_threads=cfg.ct2_intra_threads)
+        model = load_ct2(path, cfg.decode.device, intra_threads=cfg.ct2_intra_threads,
+                         same_length=cfg.ct2_same_length)
         nbest = functools.partial(_call_ct2, translate_nbest_ct2, model, cfg.decode)
-        tokenizer, info = model.tokenizer, model.info
+        tokenizer, info, calls = model.tokenizer, model.info, model.workers
     elif fmt in ("checkpoint", "marian"):
         models, tokenizer, info = load_for_inference([path], cfg.decode.device)
         nbest = functools.partial(_call_mt, models, tokenizer, cfg.decode)
+        calls = 1
     else:
         raise MTError(f"{path} is a {fmt} file, not a translation model: serve an mt checkpoint (.pt), a "
                       f"Marian directory or a CTranslate2 export")
-    return engine_for(nbest, tokenizer, info, src_lang=cfg.src_lang, tgt_lang=cfg.tgt_lang, path=path)
+    engine = engine_for(nbest, tokenizer, info, src_lang=cfg.src_lang, tgt_lang=cfg.tgt_lang, path=path)
+    if cfg.decode_calls < 0:
+        raise MTError(f"decode_calls={cfg.decode_calls} must be 0 (chosen by the model) or more")
+    engine.calls = cfg.decode_calls or calls
+    return engine
 
 
 def _call_mt(models: Any, tokenizer: Tokenizer, decode_cfg: DecodeConfig,

@@ -36,7 +36,8 @@ def build_app(cfg: ServeConfig) -> Any:
         segmenter("en")  # the splitter is there, or the server does not start
     metrics = Metrics()
     batcher = Batcher(engine.translate, engine.count_tokens, max_batch_tokens=cfg.max_batch_tokens,
-                      max_wait_ms=cfg.max_wait_ms, max_queue=cfg.max_queue, metrics=metrics)
+                      max_wait_ms=cfg.max_wait_ms, max_queue=cfg.max_queue, metrics=metrics,
+                      calls=engine.calls)
     service = Service(engine, batcher, cfg.split_sentences, identify)
     keys = read_api_keys(resolve_path(cfg.api_keys_file, cfg.work_dir)) if cfg.api_keys_file else []
     app = create_app(service, metrics, max_chars=cfg.max_chars, api_keys=keys, retry_after_s=cfg.retry_after_s)
@@ -60,7 +61,8 @@ def serve(cfg: ServeConfig) -> None:
     uvicorn = require("uvicorn", "serve", "serve.py")
     app = build_app(cfg)
     langs = ", ".join(f"{s}->{'|'.join(t)}" for s, t in app.state.service.engine.directions.items())
-    log.info("serving %s (%s) on http://%s:%d", cfg.model_path, langs, cfg.host, cfg.port)
+    log.info("serving %s (%s) on http://%s:%d, %d decoding call(s) at once", cfg.model_path, langs, cfg.host,
+             cfg.port, app.state.service.batcher.calls)
     # uvicorn raises a SIGTERM again once it has shut down gracefully: end with status 0 then, as a
     # service manager expects of a clean stop.
     signal.signal(signal.SIGTERM, lambda signum, frame: log.info("stopped"))
