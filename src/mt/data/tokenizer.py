@@ -77,6 +77,10 @@ class SubwordModel:
         return [row if head is None else [head, *row] for head, row in zip(heads, rows, strict=True)]
 
 
+POOL_MIN_TEXTS = 64
+"""Calls on fewer texts than this encode and decode on the calling thread (``Tokenizer._threads_for``)."""
+
+
 class Tokenizer:
     """What a translation model reads and writes: the source side's SentencePiece model and the
     target side's, one and the same for a joint vocabulary (``tokenizer.joint``, the default).
@@ -147,7 +151,7 @@ class Tokenizer:
 
         With a vocabulary that has Marian's ``>>xxx<<`` target-language tokens, a line that starts
         with one gets its id first and the rest segmented, as ``MarianTokenizer`` does."""
-        return self.source.encode(texts, self._threads)
+        return self.source.encode(texts, self._threads_for(len(texts)))
 
     def encode_target(self, text: str) -> list[int]:
         """Subword ids of target ``text`` (what the decoder is trained to produce; no BOS/EOS)."""
@@ -159,8 +163,14 @@ class Tokenizer:
 
     def decode_batch(self, ids_list: Iterable[Iterable[int]]) -> list[str]:
         """``decode`` for many sequences at once."""
-        return self.target.processor.decode([self._content_ids(ids) for ids in ids_list],
-                                            num_threads=self._threads)
+        rows = [self._content_ids(ids) for ids in ids_list]
+        return self.target.processor.decode(rows, num_threads=self._threads_for(len(rows)))
+
+    def _threads_for(self, texts: int) -> int:
+        """SentencePiece's threads for a call on ``texts`` texts: its thread pool is started per call,
+        which for a few texts costs more than it saves (on a server decoding, the new threads also wait
+        for a busy core: it was a third of serve.py's event-loop time at 32 clients on one core)."""
+        return self._threads if texts >= POOL_MIN_TEXTS else 1
 
     def decode_source(self, ids: Iterable[int]) -> str:
         """Text of source ``ids`` (for sample logs and debugging)."""
