@@ -172,24 +172,26 @@ def test_the_page_translates_as_you_type_in_a_real_browser(server, lines_and_tra
 
 def test_sigterm_finishes_the_request_in_flight_then_exits(workdir, checkpoint, lines_and_translations):
     lines, expected = lines_and_translations
-    with running(checkpoint, workdir, "max_wait_ms=2000") as (url, proc):
+    many = (lines * (600 // len(lines) + 1))[:600]  # a request long enough to be caught in the model
+    with running(checkpoint, workdir, "max_chars=1000000") as (url, proc):
         answer: dict = {}
 
         def ask() -> None:
-            body = json.dumps({"q": lines[1], "source": "en", "target": "de"}).encode()
+            body = json.dumps({"q": many, "source": "en", "target": "de"}).encode()
             request = urllib.request.Request(url + "translate", body, {"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=60) as r:
+            with urllib.request.urlopen(request, timeout=120) as r:
                 answer.update(status=r.status, body=json.load(r))
 
         asking = threading.Thread(target=ask)
         asking.start()
-        deadline = time.monotonic() + 10
-        while "mt_serve_queue_depth 1.0" not in urllib.request.urlopen(url + "metrics").read().decode():
-            assert time.monotonic() < deadline, "the request never reached the queue"
-            time.sleep(0.02)
+        deadline = time.monotonic() + 30
+        while "mt_serve_decoding_calls 1.0" not in urllib.request.urlopen(url + "metrics").read().decode():
+            assert time.monotonic() < deadline and asking.is_alive(), "the request was never seen in the model"
+            time.sleep(0.005)
         proc.send_signal(signal.SIGTERM)
-        asking.join(timeout=60)
-        assert answer == {"status": 200, "body": {"translatedText": expected[1]}}
+        asking.join(timeout=120)
+        translated = dict(zip(lines, expected, strict=True))
+        assert answer == {"status": 200, "body": {"translatedText": [translated[line] for line in many]}}
         assert proc.wait(timeout=60) == 0
         with pytest.raises(urllib.error.URLError):
             urllib.request.urlopen(url + "health", timeout=2)

@@ -4,6 +4,7 @@ input gets a status and leaves the server answering, API keys, multilingual dire
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import threading
@@ -406,3 +407,36 @@ def test_a_multi_target_marian_model_serves_each_of_its_tokens():
 def test_an_unknown_language_identifier_is_refused_before_the_model_loads(tmp_path):
     with pytest.raises(MTError, match="language_id='cld3' is not one of langid"):
         build_app(ServeConfig(model_path=str(tmp_path / "not-loaded.pt"), language_id="cld3"))
+
+
+def test_clients_answered_together_join_the_next_call():
+    """When a call ends, the next one waits (up to max_wait_ms) for the clients it answered to send
+    their next requests, so that closed-loop clients are not split into two halves taking turns; once
+    they have, it goes at once."""
+    from mt.serve.batcher import Batcher
+    from mt.serve.metrics import Metrics
+
+    calls, gate = [], threading.Event()
+
+    def translate(lines):
+        calls.append(list(lines))
+        assert gate.wait(10)
+        return [line.upper() for line in lines]
+
+    async def run() -> None:
+        batcher = Batcher(translate, len, max_batch_tokens=1000, max_wait_ms=5000, max_queue=16, metrics=Metrics())
+        batcher.start()
+        first = batcher.submit(["a1"])  # the decoder is idle: a call starts with it at once
+        while not calls:
+            await asyncio.sleep(0.005)
+        waiting = [batcher.submit([f"b{i}"]) for i in range(3)]  # queue behind it
+        gate.set()
+        assert await first == ["A1"]
+        await asyncio.sleep(0.3)  # the client of a1 takes its time; b1-b3 wait for it, not 5 s
+        assert len(calls) == 1
+        second = batcher.submit(["a2"])
+        assert await asyncio.wait_for(asyncio.gather(second, *waiting), 2) == [["A2"], ["B0"], ["B1"], ["B2"]]
+        assert calls[1] == ["b0", "b1", "b2", "a2"]
+        await batcher.close()
+
+    asyncio.run(run())

@@ -317,7 +317,7 @@ def serve_config(data: Mapping[str, Any]) -> ServeConfig:
     for key in ("max_chars", "max_batch_tokens", "max_queue", "ct2_intra_threads"):
         if not getattr(cfg, key) >= 1:
             raise ConfigError(f"{key}={getattr(cfg, key)!r} must be at least 1")
-    for key in ("max_wait_ms", "retry_after_s"):
+    for key in ("max_wait_ms", "retry_after_s", "decode_calls"):
         if not getattr(cfg, key) >= 0:
             raise ConfigError(f"{key}={getattr(cfg, key)!r} must be >= 0")
     return cfg

@@ -532,11 +532,15 @@ class ServeConfig:
     """Requests are merged into one decoding call of at most this many source tokens (a request larger
     than this is decoded alone)."""
     max_wait_ms: float = 10.0
-    """How long the first waiting request waits for others to share its decoding call."""
+    """The longest a waiting request waits for others to share its decoding call: while other calls
+    run, or, with the decoder idle, for the clients the last call answered to send their next requests."""
     max_queue: int = 64
     """Requests waiting to be decoded; beyond this, requests are refused with 503 and Retry-After."""
     retry_after_s: int = 1
     """The Retry-After (seconds) of a 503 for a full queue."""
+    access_log: bool = False
+    """Log every request (uvicorn's access log). Off: the proxy in front logs requests, and a line per
+    request is work the server does per request."""
     split_sentences: bool = True
     """Split each line of a request into sentences (``sentencex``) and translate them one by one, as
     a model trained on sentences expects; false sends each line whole, as ``translate.py`` does."""

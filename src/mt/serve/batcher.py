@@ -1,13 +1,20 @@
 """Dynamic batching: the lines of requests that arrive together are decoded in one call.
 
 Requests wait in a bounded queue that one worker drains into decoding calls, up to ``calls`` of them at
-once (CTranslate2 runs one batch per worker; mt's decoder uses every core in one call). When a call
-may start and no call is running, it takes what is waiting at once: a lone request pays no wait. When
-other calls are running, it waits up to ``max_wait_ms`` for more requests (or until ``max_batch_tokens``
-source tokens are waiting), so that the cores go to large batches. Each call runs on a worker thread, so
-the event loop keeps answering; it keeps line order (``mt.decode.lines``), and each request gets back
-its own slice. If a call fails, each of its requests is decoded again alone: a request that breaks
-the model fails alone, with its own error, and the others get their translations.
+once (CTranslate2 runs one batch per worker; mt's decoder uses every core in one call). A call takes
+what is waiting and what is still arriving:
+
+* while other calls run, requests arriving within ``max_wait_ms``, so that busy cores get large batches;
+* with the decoder idle, at once, except for the requests of the clients the last call answered: a
+  client that sends its next request when answered (an app, a page, a batch job) gets up to
+  ``max_wait_ms`` to send it, so that the clients answered together join those already waiting
+  instead of being left to the call after it (the load then splits into two halves that take turns,
+  each half a batch). A lone client pays no wait.
+
+It stops early at ``max_batch_tokens`` source tokens. Each call runs on a worker thread, so the event
+loop keeps answering; it keeps line order (``mt.decode.lines``), and each request gets back its own
+slice. If a call fails, each of its requests is decoded again alone: a request that breaks the model
+fails alone, with its own error, and the others get their translations.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ class Batcher:
         self.translate, self.count_tokens = translate, count_tokens
         self.max_batch_tokens, self.max_wait_s, self.max_queue = max_batch_tokens, max_wait_ms / 1000, max_queue
         self.calls, self.metrics = calls, metrics
+        self._coming_back = 0
+        """Requests still expected from the clients the last finished call answered (when idle)."""
         self._pending: collections.deque[Job] = collections.deque()
         self._arrived: asyncio.Event | None = None
         self._free: asyncio.Semaphore | None = None
@@ -91,6 +100,7 @@ class Batcher:
             raise QueueFull(f"{len(self._pending)} requests are waiting")
         job = Job(lines, self.count_tokens(lines), asyncio.get_running_loop().create_future())
         self._pending.append(job)
+        self._coming_back = max(0, self._coming_back - 1)
         self.metrics.queue_depth.set(len(self._pending))
         self._arrived.set()
         return job.future
@@ -120,28 +130,28 @@ class Batcher:
                     job.future.set_exception(RuntimeError("decoding failed"))
         finally:
             self._running.discard(asyncio.current_task())  # before the wake-up: a waiting batch sees it
+            if not self._running:
+                self._coming_back = len(batch)
             self._free.release()
             self._arrived.set()  # a batch waiting for others to finish may go now
 
     async def _next_batch(self) -> list[Job]:
-        """The waiting requests for one call. With no call running, those waiting now; otherwise also
-        those that arrive within ``max_wait_ms`` of the first, while their tokens fit in
-        ``max_batch_tokens``."""
+        """The waiting requests for one call, while their tokens fit in ``max_batch_tokens``, and those
+        still arriving for up to ``max_wait_ms``: any while other calls run; with the decoder idle,
+        only until the clients the last call answered have sent their next requests."""
         assert self._arrived is not None
         while not self._pending:
             self._arrived.clear()
             await self._arrived.wait()
-        if self._running:
-            deadline = time.monotonic() + self.max_wait_s
-            while sum(job.tokens for job in self._pending) < self.max_batch_tokens:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._running:  # the decoder went idle: go now
-                    break
-                self._arrived.clear()
-                try:
-                    await asyncio.wait_for(self._arrived.wait(), remaining)
-                except TimeoutError:
-                    break
+        deadline = time.monotonic() + self.max_wait_s
+        while sum(job.tokens for job in self._pending) < self.max_batch_tokens:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not (self._running or self._coming_back):
+                break
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+        self._coming_back = 0
         batch, tokens = [], 0
         while self._pending and (not batch or tokens + self._pending[0].tokens <= self.max_batch_tokens):
             job = self._pending.popleft()
@@ -159,9 +169,8 @@ class Batcher:
         lines = [line for job in jobs for line in job.lines]
         self.metrics.batch_requests.observe(len(jobs))
         self.metrics.batch_sentences.observe(len(lines))
-        loop = asyncio.get_running_loop()
         try:
-            translations = await loop.run_in_executor(self._executor, self.translate, lines)
+            translations = await self._timed_call(lines)
         except Exception as e:
             if len(jobs) > 1:
                 for job in jobs:
@@ -170,8 +179,18 @@ class Batcher:
                 log.warning("a request failed in the model: %s: %s", type(e).__name__, e)
                 jobs[0].future.set_exception(e)
             return
-        start = 0
+        first = 0
         for job in jobs:
             if not job.future.done():
-                job.future.set_result(translations[start:start + len(job.lines)])
-            start += len(job.lines)
+                job.future.set_result(translations[first:first + len(job.lines)])
+            first += len(job.lines)
+
+    async def _timed_call(self, lines: list[str]) -> list[str]:
+        """``translate(lines)`` on a decoding thread, counted and timed in the metrics."""
+        start = time.perf_counter()
+        self.metrics.decoding.inc()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self.translate, lines)
+        finally:
+            self.metrics.decoding.dec()
+            self.metrics.decode_seconds.observe(time.perf_counter() - start)

@@ -139,8 +139,6 @@ def load_engine(cfg: ServeConfig) -> Engine:
         raise MTError(f"{path} is a {fmt} file, not a translation model: serve an mt checkpoint (.pt), a "
                       f"Marian directory or a CTranslate2 export")
     engine = engine_for(nbest, tokenizer, info, src_lang=cfg.src_lang, tgt_lang=cfg.tgt_lang, path=path)
-    if cfg.decode_calls < 0:
-        raise MTError(f"decode_calls={cfg.decode_calls} must be 0 (chosen by the model) or more")
     engine.calls = cfg.decode_calls or calls
     return engine
 

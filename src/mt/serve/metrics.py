@@ -33,6 +33,9 @@ class Metrics:
                                              buckets=_BATCH_BUCKETS, registry=self.registry)
         self.batch_sentences = prom.Histogram("mt_serve_batch_sentences", "Sentences in one decoding call",
                                               buckets=_BATCH_BUCKETS, registry=self.registry)
+        self.decode_seconds = prom.Histogram("mt_serve_decode_seconds", "Time of one decoding call in the model",
+                                             buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.decoding = prom.Gauge("mt_serve_decoding_calls", "Decoding calls running now", registry=self.registry)
         self.queue_depth = prom.Gauge("mt_serve_queue_depth", "Requests waiting to be decoded",
                                       registry=self.registry)
 

@@ -66,4 +66,4 @@ def serve(cfg: ServeConfig) -> None:
     # uvicorn raises a SIGTERM again once it has shut down gracefully: end with status 0 then, as a
     # service manager expects of a clean stop.
     signal.signal(signal.SIGTERM, lambda signum, frame: log.info("stopped"))
-    uvicorn.run(app, host=cfg.host, port=cfg.port, timeout_graceful_shutdown=None)
+    uvicorn.run(app, host=cfg.host, port=cfg.port, timeout_graceful_shutdown=None, access_log=cfg.access_log)
