@@ -71,13 +71,16 @@ class Bar:
 
 def check_bars(levels: Sequence[dict], batch_sent_per_s: float | None, single_s: float | None,
                errors: int, growth: float | None) -> list[Bar]:
-    """The issue's four bars, from the levels (``summarize_level`` dicts), translate.py's batch
-    sentences/s, the single-sentence decode time (s), all errors and the soak's RSS growth."""
+    """The issue's bars, from the levels (``summarize_level`` dicts with ``identical_to_translate_py``),
+    translate.py's batch sentences/s, the single-sentence decode time (s), all errors and the soak's
+    RSS growth."""
     by_clients = {level["concurrency"]: level for level in levels}
     many, one = by_clients.get(THROUGHPUT_CLIENTS), by_clients.get(1)
     share = (many["sentences_per_s"] / batch_sent_per_s
              if many and batch_sent_per_s and many["answered"] else None)
     factor = one["p50_ms"] / 1000 / single_s if one and one["p50_ms"] is not None and single_s else None
+    shares = [level.get("identical_to_translate_py") for level in levels]
+    same = None if not shares or None in shares else min(shares)
     return [
         Bar(f"throughput at {THROUGHPUT_CLIENTS} clients", f">= {THROUGHPUT_SHARE:.0%} of translate.py's batch",
             share, share is not None and share >= THROUGHPUT_SHARE),
@@ -86,6 +89,7 @@ def check_bars(levels: Sequence[dict], batch_sent_per_s: float | None, single_s:
         Bar("errors", "0 in every level and the soak", errors, errors == 0),
         Bar("RSS over the soak", f"growth < {RSS_GROWTH_LIMIT:.0%}", growth,
             growth is not None and growth < RSS_GROWTH_LIMIT),
+        Bar("translations", "every level's lines equal translate.py's (share)", same, same == 1.0),
     ]
 
 
@@ -141,14 +145,14 @@ async def load_test(url: str, sentences: Sequence[str], pid: int, args: argparse
     if args.warmup_requests:
         await closed_loop(url + "/translate", sentences, min(8, max(args.levels)), max_requests=args.warmup_requests,
                           max_seconds=args.level_seconds, **common)
-    levels, answers = [], {}
+    levels, answers = [], {}  # concurrency -> {sentence index: the server's translation}
     requests = args.requests or len(sentences)
     async with httpx.AsyncClient(timeout=10, trust_env=False) as probe:
         for concurrency in args.levels:
             before = batch_counts((await probe.get(url + "/metrics")).text)
             level = await closed_loop(url + "/translate", sentences, concurrency, max_requests=requests,
                                       max_seconds=args.level_seconds,
-                                      answers=answers if concurrency == max(args.levels) else None, **common)
+                                      answers=answers.setdefault(concurrency, {}), **common)
             after = batch_counts((await probe.get(url + "/metrics")).text)
             calls = after[1] - before[1]
             level["requests_per_decoding_call"] = round((after[0] - before[0]) / calls, 2) if calls else None
@@ -295,10 +299,24 @@ def _read_sentences(args: argparse.Namespace) -> list[str]:
     return sentences
 
 
+def identical_share(answers: dict[int, str], output: Sequence[str], work: Path, concurrency: int) -> float | None:
+    """The share of the server's answers equal to translate.py's line for the same sentence; the lines
+    that differ go to WORK/differ_C.tsv (index, server, translate.py) for a look."""
+    pairs = [(i, answers[i], output[i]) for i in sorted(answers) if i < len(output)]
+    differ = [row for row in pairs if row[1] != row[2]]
+    path = work / f"differ_{concurrency}.tsv"
+    path.unlink(missing_ok=True)
+    if differ:
+        path.write_text("".join(f"{i}\t{a}\t{b}\n" for i, a, b in differ), encoding="utf-8")
+    return round(1 - len(differ) / len(pairs), 4) if pairs else None
+
+
 def _level_line(level: dict) -> str:
     return (f"{level['concurrency']:>4} clients: {level['answered']:>6} answered, {level['errors']} errors, "
             f"{level['sentences_per_s']:>8.1f} sentences/s, p50/p95/p99 {level['p50_ms']}/{level['p95_ms']}/"
-            f"{level['p99_ms']} ms, {level.get('requests_per_decoding_call')} requests per decoding call")
+            f"{level['p99_ms']} ms, {level.get('requests_per_decoding_call')} requests per decoding call"
+            + (f", {level['identical_to_translate_py']:.1%} of lines as translate.py's"
+               if level.get("identical_to_translate_py") is not None else ""))
 
 
 def _environment(model: Path, fmt: str) -> dict:
@@ -373,8 +391,10 @@ def run(args: argparse.Namespace) -> dict:
     result.update(loaded)
     batch = translate_batch(model, fmt, source, work, args, len(sentences))
     output = batch.pop("output")
-    same = [answers[i] == output[i] for i in answers if i < len(output)]
-    result["translate_py"] = {**batch, "identical_to_server": round(sum(same) / len(same), 4) if same else None}
+    result["translate_py"] = batch
+    for level in result["levels"]:
+        level["identical_to_translate_py"] = identical_share(answers[level["concurrency"]], output, work,
+                                                             level["concurrency"])
     result["single_sentence"] = single_sentence_time(model, sentences, args)
     return _finish(result, args, work)
 

@@ -37,16 +37,16 @@ def test_a_small_load_run_records_every_figure_and_stops_the_server(tmp_path):
     assert [level["concurrency"] for level in result["levels"]] == [1, 32]
     for level in result["levels"]:
         assert level["requests"] == 10 and level["errors"] == 0 and level["sentences_per_s"] > 0
+        # The server's answers under load are translate.py's lines (tests/unit/test_serve.py: by construction).
+        assert level["identical_to_translate_py"] == 1.0
         assert level["p50_ms"] <= level["p95_ms"] <= level["p99_ms"]
     soak = result["soak"]
     assert soak["errors"] == 0 and soak["answered"] > 0 and len(soak["rss_samples_mib"]) >= 3
     assert soak["rss_first_mib"] > 0 and "rss_growth" in soak
     assert result["translate_py"]["lines"] == 30 and result["translate_py"]["sentences_per_s"] > 0
-    # The server's answers under load are translate.py's lines (tests/unit/test_serve.py: by construction).
-    assert result["translate_py"]["identical_to_server"] == 1.0
     assert result["single_sentence"]["sentences"] == 10 and result["single_sentence"]["median_ms"] > 0
     assert [bar["name"] for bar in result["bars"]] == [
-        "throughput at 32 clients", "latency of one client", "errors", "RSS over the soak"]
+        "throughput at 32 clients", "latency of one client", "errors", "RSS over the soak", "translations"]
     assert result["all_pass"] == all(bar["passed"] for bar in result["bars"])
     assert result["server_exit_status"] == 0  # stopped by SIGTERM, cleanly
     for key in ("machine", "date", "command", "model", "commit"):

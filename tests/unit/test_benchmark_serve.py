@@ -53,24 +53,37 @@ def test_a_level_summary():
     assert nothing["p50_ms"] is None and nothing["sentences_per_s"] == 0.0
 
 
-def levels(sps_32: float, p50_1_ms: float) -> list[dict]:
-    return [{"concurrency": 1, "answered": 10, "sentences_per_s": 5.0, "p50_ms": p50_1_ms},
-            {"concurrency": 32, "answered": 10, "sentences_per_s": sps_32, "p50_ms": 90.0}]
+def levels(sps_32: float, p50_1_ms: float, same_32: float = 1.0) -> list[dict]:
+    return [{"concurrency": 1, "answered": 10, "sentences_per_s": 5.0, "p50_ms": p50_1_ms,
+             "identical_to_translate_py": 1.0},
+            {"concurrency": 32, "answered": 10, "sentences_per_s": sps_32, "p50_ms": 90.0,
+             "identical_to_translate_py": same_32}]
 
 
 def test_the_bars_pass_at_their_limits_and_fail_beyond():
     # 80 of 100 sentences/s is exactly 80%; 20 ms against 10 ms is exactly 2x; 4.9% growth.
     bars = bench.check_bars(levels(80.0, 20.0), 100.0, 0.010, errors=0, growth=0.049)
-    assert [b.passed for b in bars] == [True, True, True, True]
+    assert [b.passed for b in bars] == [True, True, True, True, True]
     assert bars[0].value == pytest.approx(0.8) and bars[1].value == pytest.approx(2.0)
-    bars = bench.check_bars(levels(79.0, 21.0), 100.0, 0.010, errors=1, growth=0.05)
-    assert [b.passed for b in bars] == [False, False, False, False]
+    bars = bench.check_bars(levels(79.0, 21.0, same_32=0.999), 100.0, 0.010, errors=1, growth=0.05)
+    assert [b.passed for b in bars] == [False, False, False, False, False]
+    assert bars[4].value == 0.999  # the worst level's share of lines equal to translate.py's
 
 
 def test_a_bar_not_measured_does_not_pass():
     only_8 = [{"concurrency": 8, "answered": 10, "sentences_per_s": 500.0, "p50_ms": 1.0}]
     bars = bench.check_bars(only_8, 100.0, 0.010, errors=0, growth=None)
-    assert [(b.value, b.passed) for b in bars] == [(None, False), (None, False), (0, True), (None, False)]
+    assert [(b.value, b.passed) for b in bars] == [(None, False), (None, False), (0, True), (None, False),
+                                                   (None, False)]
+
+
+def test_lines_that_differ_from_translate_py_are_kept(tmp_path):
+    output = ["a", "b", "c", "d"]
+    assert bench.identical_share({0: "a", 1: "b", 3: "d"}, output, tmp_path, 8) == 1.0
+    assert not (tmp_path / "differ_8.tsv").exists()
+    assert bench.identical_share({0: "a", 2: "x", 3: "d", 9: "z"}, output, tmp_path, 32) == pytest.approx(2 / 3, abs=1e-4)
+    assert (tmp_path / "differ_32.tsv").read_text(encoding="utf-8") == "2\tx\tc\n"
+    assert bench.identical_share({}, output, tmp_path, 1) is None
 
 
 def test_translate_py_log_line_and_server_batch_counters():
