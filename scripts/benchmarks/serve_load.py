@@ -360,6 +360,10 @@ def run(args: argparse.Namespace) -> dict:
     that they do not share the cores with it."""
     from mt.data.formats import model_format
 
+    try:
+        import aiohttp  # noqa: F401  (the load clients)
+    except ImportError:
+        raise BenchmarkError('benchmark.py serve needs aiohttp for its load clients: pip install -e ".[dev]"') from None
     args.overrides = decode_overrides(args.overrides)
     for name in ("requests", "soak_concurrency", "single_sentences"):
         if getattr(args, name) is not None and getattr(args, name) < 1:

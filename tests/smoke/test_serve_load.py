@@ -15,6 +15,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
+pytest.importorskip("aiohttp")
 
 from tests.conftest import ROOT  # noqa: E402
 from tests.unit.test_translate import make_checkpoint, make_tokenizer, sentences  # noqa: E402
