@@ -307,13 +307,19 @@ def test_health_metrics_and_the_page(client):
     assert missing.status_code == 404 and "error" in missing.json()
 
 
-def test_ctranslate2_export_serves_as_translate_py(models, tmp_path):
+def exported_ct2(checkpoint: Path, directory: Path, quantization: str) -> Path:
+    """``checkpoint`` converted to CTranslate2 in ``directory``."""
     pytest.importorskip("ctranslate2")
     from mt.decode.ct2_convert import export_ctranslate2
     from mt.decode.load import load_for_inference
 
-    loaded, tokenizer, info = load_for_inference([models["single"]], "cpu")
-    export_ctranslate2(loaded[0], tokenizer, info, tmp_path / "ct2", "none")
+    loaded, tokenizer, info = load_for_inference([checkpoint], "cpu")
+    export_ctranslate2(loaded[0], tokenizer, info, directory, quantization)
+    return directory
+
+
+def test_ctranslate2_export_serves_as_translate_py(models, tmp_path):
+    exported_ct2(models["single"], tmp_path / "ct2", "none")
     lines = sentences(20, seed=8)
     expected = translate_py(models["single"], lines, tmp_path, backend="ctranslate2",
                             model_dir=str(tmp_path / "ct2"))
@@ -329,12 +335,7 @@ def test_int8_ctranslate2_serves_as_translate_py_however_requests_are_grouped(mo
     """An int8 export (whose kernels change a padded sentence's result) gives translate.py's lines
     whether they come one by one, all at once, or in lists of any size from concurrent clients; the
     server runs one decoding call per CTranslate2 worker."""
-    pytest.importorskip("ctranslate2")
-    from mt.decode.ct2_convert import export_ctranslate2
-    from mt.decode.load import load_for_inference
-
-    loaded, tokenizer, info = load_for_inference([models["single"]], "cpu")
-    export_ctranslate2(loaded[0], tokenizer, info, tmp_path / "int8", "int8")
+    exported_ct2(models["single"], tmp_path / "int8", "int8")
     lines = sentences(48, seed=11)
     expected = translate_py(models["single"], lines, tmp_path, backend="ctranslate2",
                             model_dir=str(tmp_path / "int8"))
